@@ -1,0 +1,174 @@
+//! Command-line flags, as parsed by clap. `main` turns them into calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Run OpenSAFELY project.yaml pipelines, rerunning only what changed"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProjectArgs {
+    /// The project directory (holding project.yaml)
+    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    pub project_dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The store directory [default: $CAIRN_STORE, cairn.toml, $XDG_CACHE_HOME/cairn]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GraphFormat {
+    #[default]
+    Dot,
+    Mermaid,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorKind {
+    Auto,
+    Local,
+    Docker,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate project.yaml and print the plan
+    Check {
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Print the action graph
+    Graph {
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: GraphFormat,
+    },
+    /// Run actions (and what they need), reusing cached outputs
+    Run(RunArgs),
+    /// Show whether each action is fresh, stale or never run
+    Status {
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Explain why an action is stale
+    Explain {
+        action: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print an action's derivation and realisation
+    Show {
+        action: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print an action's last log
+    Log {
+        action: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Inspect and maintain the store
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Actions to run (`run_all` for every action)
+    #[arg(value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Rerun the requested actions and all their dependencies
+    #[arg(short = 'f', long)]
+    pub force_run_dependencies: bool,
+    /// Rerun the requested actions even if their outputs are cached
+    #[arg(long)]
+    pub force: bool,
+    /// Run up to N actions at once
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// Don't stop on the first failed action
+    #[arg(long)]
+    pub continue_on_error: bool,
+    /// Print what would run and why, and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Build from the tree of this git commit instead of the work tree
+    #[arg(long, value_name = "REV")]
+    pub commit: Option<String>,
+    /// How to run actions
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+    /// Pull missing images (docker executor)
+    #[arg(long)]
+    pub pull: bool,
+    /// CPUs per action (docker executor)
+    #[arg(long, alias = "cpu", value_name = "N", default_value_t = 2.0)]
+    pub cpus: f64,
+    /// Memory limit per action (docker executor)
+    #[arg(short = 'm', long, value_name = "M", default_value = "4G")]
+    pub memory: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Rehash every object and check every record's references
+    Verify {
+        /// Move corrupt objects and records aside
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Remove what no project root reaches
+    Gc {
+        /// Print what would be removed
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print disk usage figures
+    Du,
+}

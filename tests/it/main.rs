@@ -1,0 +1,3 @@
+//! cairn's integration tests: each drives the real binary in a fresh temp directory.
+
+mod support;

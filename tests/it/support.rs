@@ -1,0 +1,1 @@
+//! Test support: temp projects and a runner for the real `cairn` binary.
