@@ -1,6 +1,8 @@
 //! The `cairn` command line.
 
+mod check;
 mod cli;
+mod graph;
 mod project;
 
 use std::process::ExitCode;
@@ -32,6 +34,10 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Check { project, format } => check::run(&project.project_dir, format),
+        Command::Graph {
+            project, format, ..
+        } => graph::run(&project.project_dir, format),
         other => anyhow::bail!("{other:?} is not available yet"),
     }
 }

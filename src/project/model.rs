@@ -10,6 +10,10 @@ pub struct Location {
 }
 
 /// A privacy level of outputs.
+#[allow(
+    clippy::enum_variant_names,
+    reason = "OpenSAFELY's names for the levels"
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PrivacyLevel {
     HighlySensitive,
@@ -48,6 +52,7 @@ pub struct Project {
 }
 
 /// One action of the pipeline.
+#[allow(dead_code, reason = "read by the run engine")]
 #[derive(Clone, Debug)]
 pub struct Action {
     pub name: String,
@@ -68,6 +73,7 @@ pub struct Action {
     pub location: Location,
 }
 
+#[allow(dead_code, reason = "read by the run engine")]
 impl Action {
     /// Every output pattern with its level, in file order.
     pub fn patterns(&self) -> impl Iterator<Item = (PrivacyLevel, &str)> {

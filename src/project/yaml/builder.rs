@@ -1,0 +1,339 @@
+//! Turns the parser's event stream into a [`Node`] tree, without recursion: an explicit
+//! stack of open collections, anchors kept for aliases, duplicate keys collected.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Marker, Parser, ScanError, Span};
+
+use super::scalar::{self, KeyId, Tagged};
+use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Value};
+use crate::project::{Diagnostic, Location};
+
+/// Builds the single document of `src`; errors come back in the order found.
+pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(src);
+    let mut documents = 0;
+    while let Some(next) = parser.next_event() {
+        let (event, span) = match next {
+            Ok(ok) => ok,
+            Err(e) => {
+                builder.errors.push(scan_error(&e));
+                break;
+            }
+        };
+        let fatal = match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    let at = location(span.start);
+                    Err(Diagnostic::at(
+                        format!(
+                            "expected a single document in the stream, but found another \
+                             document (line {})",
+                            at.line
+                        ),
+                        at,
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                match scalar::resolve(text.into_owned(), style, tag.as_deref()) {
+                    Ok(s) => builder.complete(
+                        Node {
+                            value: Value::Scalar(s),
+                            location: location(span.start),
+                        },
+                        1,
+                        anchor,
+                    ),
+                    Err(message) => Err(error_at(message, span)),
+                }
+            }
+            Event::Alias(id) => builder.alias(id, span),
+            Event::SequenceStart(anchor, tag) => check_collection_tag(tag.as_deref(), "seq", span)
+                .and_then(|()| builder.open(Open::Seq(Vec::new()), anchor, span)),
+            Event::MappingStart(anchor, tag) => check_collection_tag(tag.as_deref(), "map", span)
+                .and_then(|()| builder.open(Open::Map(MapFrame::default()), anchor, span)),
+            Event::SequenceEnd | Event::MappingEnd => builder.close(),
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => Ok(()),
+        };
+        if let Err(diagnostic) = fatal {
+            builder.errors.push(diagnostic);
+            break;
+        }
+    }
+    if builder.errors.is_empty() {
+        Ok(builder.root)
+    } else {
+        Err(builder.errors)
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    /// Anchored nodes by the parser's anchor id, with their size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes created by aliases and anchor copies so far.
+    alias_nodes: usize,
+    errors: Vec<Diagnostic>,
+}
+
+struct Frame {
+    open: Open,
+    location: Location,
+    anchor: usize,
+    /// Nodes in this collection, itself included.
+    size: usize,
+}
+
+enum Open {
+    Seq(Vec<Node>),
+    Map(MapFrame),
+}
+
+#[derive(Default)]
+struct MapFrame {
+    entries: Vec<Entry>,
+    key: Option<Node>,
+    seen: HashMap<KeyId, Location>,
+    /// Values of `<<` merge keys, in file order.
+    merges: Vec<Node>,
+}
+
+impl Builder {
+    fn open(&mut self, open: Open, anchor: usize, span: Span) -> Result<(), Diagnostic> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(error_at(
+                format!("the YAML is nested too deeply (more than {MAX_DEPTH} levels)"),
+                span,
+            ));
+        }
+        self.stack.push(Frame {
+            open,
+            location: location(span.start),
+            anchor,
+            size: 1,
+        });
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), Diagnostic> {
+        let frame = self.stack.pop().expect("the parser balances collections");
+        let value = match frame.open {
+            Open::Seq(items) => Value::Seq(items),
+            Open::Map(map) => Value::Map(merge(map)?),
+        };
+        let node = Node {
+            value,
+            location: frame.location,
+        };
+        self.complete(node, frame.size, frame.anchor)
+    }
+
+    fn alias(&mut self, id: usize, span: Span) -> Result<(), Diagnostic> {
+        let (node, size) = self
+            .anchors
+            .get(&id)
+            .ok_or_else(|| error_at("found an alias to an unknown anchor".into(), span))?;
+        let (node, size) = (node.clone(), *size);
+        self.charge(size, location(span.start))?;
+        self.complete(node, size, 0)
+    }
+
+    /// Counts nodes created by aliasing against the budget.
+    fn charge(&mut self, size: usize, at: Location) -> Result<(), Diagnostic> {
+        self.alias_nodes += size;
+        if self.alias_nodes > MAX_ALIAS_NODES {
+            return Err(located(
+                format!(
+                    "the YAML's aliases expand to more than {MAX_ALIAS_NODES} nodes; \
+                     project.yaml does not need that many"
+                ),
+                at,
+            ));
+        }
+        Ok(())
+    }
+
+    /// A finished node goes into its parent (or becomes the root).
+    fn complete(&mut self, node: Node, size: usize, anchor: usize) -> Result<(), Diagnostic> {
+        if anchor != 0 {
+            self.charge(size, node.location)?;
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        parent.size += size;
+        match &mut parent.open {
+            Open::Seq(items) => items.push(node),
+            Open::Map(map) => match map.key.take() {
+                None => {
+                    if !matches!(node.value, Value::Scalar(_)) {
+                        return Err(Diagnostic::at(
+                            format!(
+                                "found unhashable key: mapping keys must be scalars, not {} \
+                                 (line {}, column {})",
+                                node.describe(),
+                                node.location.line,
+                                node.location.column
+                            ),
+                            node.location,
+                        ));
+                    }
+                    map.key = Some(node);
+                }
+                Some(key) => {
+                    let scalar = key.as_scalar().expect("keys are checked to be scalars");
+                    if let Some(id) = KeyId::of(scalar) {
+                        if let Some(first) = map.seen.get(&id) {
+                            self.errors.push(duplicate_key(&key, *first));
+                            return Ok(());
+                        }
+                        map.seen.insert(id, key.location);
+                    }
+                    if !scalar.quoted && scalar.text == "<<" {
+                        map.merges.push(node);
+                    } else {
+                        map.entries.push(Entry { key, value: node });
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// Applies `<<` merge keys the way ruamel (the reference's loader) does: merged entries
+/// first, a list of mappings merged last-to-first, and the mapping's own keys winning.
+fn merge(map: MapFrame) -> Result<Vec<Entry>, Diagnostic> {
+    if map.merges.is_empty() {
+        return Ok(map.entries);
+    }
+    let mut sources: Vec<Entry> = Vec::new();
+    for value in map.merges {
+        match value.value {
+            Value::Map(entries) => sources.extend(entries),
+            Value::Seq(items) => {
+                let mut maps = Vec::new();
+                for item in items {
+                    match item.value {
+                        Value::Map(entries) => maps.push(entries),
+                        _ => {
+                            return Err(Diagnostic::at(
+                                format!(
+                                    "expected a mapping for merging, but found {} (line {})",
+                                    item.describe(),
+                                    item.location.line
+                                ),
+                                item.location,
+                            ));
+                        }
+                    }
+                }
+                sources.extend(maps.into_iter().rev().flatten());
+            }
+            Value::Scalar(_) => {
+                return Err(Diagnostic::at(
+                    format!(
+                        "expected a mapping or list of mappings for merging, but found {} \
+                         (line {})",
+                        value.describe(),
+                        value.location.line
+                    ),
+                    value.location,
+                ));
+            }
+        }
+    }
+    let mut out: Vec<Entry> = Vec::new();
+    let mut index: HashMap<KeyId, usize> = HashMap::new();
+    for entry in sources.into_iter().chain(map.entries) {
+        let id = entry.key.as_scalar().and_then(KeyId::of);
+        match id.as_ref().and_then(|id| index.get(id)) {
+            Some(&i) => out[i].value = entry.value,
+            None => {
+                if let Some(id) = id {
+                    index.insert(id, out.len());
+                }
+                out.push(entry);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn duplicate_key(key: &Node, first: Location) -> Diagnostic {
+    Diagnostic::at(
+        format!(
+            "found duplicate key \"{}\" on line {} (first defined on line {})",
+            key.key_text(),
+            key.location.line,
+            first.line
+        ),
+        key.location,
+    )
+}
+
+fn check_collection_tag(
+    tag: Option<&saphyr_parser::Tag>,
+    expected: &str,
+    span: Span,
+) -> Result<(), Diagnostic> {
+    match tag.map(Tagged::of) {
+        None | Some(Tagged::NonSpecific) => Ok(()),
+        Some(Tagged::Core(suffix)) if suffix == expected => Ok(()),
+        Some(Tagged::Core(name)) => Err(error_at(
+            format!("the tag '!!{name}' cannot be used on a collection here"),
+            span,
+        )),
+        Some(Tagged::Other(name)) => Err(error_at(
+            format!("could not determine a constructor for the tag '{name}'"),
+            span,
+        )),
+    }
+}
+
+fn scan_error(e: &ScanError) -> Diagnostic {
+    let at = location(*e.marker());
+    let hint = if e.info().contains("tab") {
+        "; indent with spaces, not tabs"
+    } else {
+        ""
+    };
+    Diagnostic::at(
+        format!(
+            "invalid YAML: {}{hint} (line {}, column {})",
+            e.info(),
+            at.line,
+            at.column
+        ),
+        at,
+    )
+}
+
+fn error_at(message: String, span: Span) -> Diagnostic {
+    located(message, location(span.start))
+}
+
+/// An error message that names its position, at that position.
+fn located(message: String, at: Location) -> Diagnostic {
+    Diagnostic::at(
+        format!("{message} (line {}, column {})", at.line, at.column),
+        at,
+    )
+}
+
+fn location(marker: Marker) -> Location {
+    Location {
+        line: marker.line(),
+        column: marker.col() + 1,
+    }
+}
