@@ -170,8 +170,8 @@ mod tests {
     fn project() -> Project {
         let src = "version: 5\nactions:\n\
             \x20 a: {run: python:v2 a.py, outputs: {highly_sensitive: {x: a.csv}}}\n\
-            \x20 'b \"q\"': {run: python:v2 b.py, needs: [a, a], outputs: {highly_sensitive: {x: b.csv}}}\n\
-            \x20 c: {run: python:v2 c.py, needs: [a, 'b \"q\"'], outputs: {highly_sensitive: {x: c.csv}}}\n";
+            \x20 'b\"q\"': {run: python:v2 b.py, needs: [a, a], outputs: {highly_sensitive: {x: b.csv}}}\n\
+            \x20 c: {run: python:v2 c.py, needs: [a, 'b\"q\"'], outputs: {highly_sensitive: {x: c.csv}}}\n";
         project::check_source(src).project.unwrap()
     }
 
@@ -185,9 +185,9 @@ mod tests {
         assert_eq!(
             render(&project(), GraphFormat::Dot, &marks),
             "digraph cairn {\n    rankdir=LR;\n    node [shape=box];\n    \
-             \"a\" [style=filled, fillcolor=\"#c8e6c9\"];\n    \"b \\\"q\\\"\";\n    \
+             \"a\" [style=filled, fillcolor=\"#c8e6c9\"];\n    \"b\\\"q\\\"\";\n    \
              \"c\" [style=filled, fillcolor=\"#ffcc80\"];\n    \
-             \"a\" -> \"b \\\"q\\\"\";\n    \"a\" -> \"c\";\n    \"b \\\"q\\\"\" -> \"c\";\n}\n"
+             \"a\" -> \"b\\\"q\\\"\";\n    \"a\" -> \"c\";\n    \"b\\\"q\\\"\" -> \"c\";\n}\n"
         );
     }
 
@@ -196,7 +196,7 @@ mod tests {
         let marks = |name: &str| (name != "a").then_some(NodeState::NeverRun);
         assert_eq!(
             render(&project(), GraphFormat::Mermaid, &marks),
-            "flowchart LR\n    a0[\"a\"]\n    a1[\"b #quot;q#quot;\"]\n    a2[\"c\"]\n    \
+            "flowchart LR\n    a0[\"a\"]\n    a1[\"b#quot;q#quot;\"]\n    a2[\"c\"]\n    \
              a0 --> a1\n    a0 --> a2\n    a1 --> a2\n    \
              classDef never_run stroke-dasharray: 5 5\n    class a1,a2 never_run\n"
         );
