@@ -1,3 +1,7 @@
 //! cairn's integration tests: each drives the real binary in a fresh temp directory.
 
+mod check;
+mod conformance;
+mod graph;
+mod nasty;
 mod support;

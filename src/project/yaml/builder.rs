@@ -18,7 +18,8 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
         let (event, span) = match next {
             Ok(ok) => ok,
             Err(e) => {
-                builder.errors.push(scan_error(&e));
+                let at_end = e.marker().index() >= src.chars().count();
+                builder.errors.push(scan_error(&e, at_end));
                 break;
             }
         };
@@ -301,16 +302,22 @@ fn check_collection_tag(
     }
 }
 
-fn scan_error(e: &ScanError) -> Diagnostic {
+fn scan_error(e: &ScanError, at_end: bool) -> Diagnostic {
     let at = location(*e.marker());
     let hint = if e.info().contains("tab") {
         "; indent with spaces, not tabs"
     } else {
         ""
     };
+    // Most often an unclosed bracket or quote further up.
+    let end = if at_end {
+        ", at the end of the file"
+    } else {
+        ""
+    };
     Diagnostic::at(
         format!(
-            "invalid YAML: {}{hint} (line {}, column {})",
+            "invalid YAML: {}{hint} (line {}, column {}{end})",
             e.info(),
             at.line,
             at.column
