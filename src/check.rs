@@ -7,19 +7,17 @@ use std::io::{IsTerminal, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::cli::Format;
-use crate::project::{self, Checked, Diagnostic, Project, Renderer, Severity, Source};
+use crate::project::{self, Action, Checked, Diagnostic, Project, Renderer, Severity, Source};
 
 /// Runs `cairn check`.
 pub fn run(project_dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
-    let (checked, display, text) = match Source::read(project_dir) {
-        Ok(source) => {
-            let checked = project::check_bytes(&source.bytes);
-            let text = source.text();
-            (checked, source.display, text)
-        }
+    let source = Source::read(project_dir);
+    let (checked, display) = match &source {
+        Ok(source) => (project::check_bytes(&source.bytes), source.display.clone()),
         // A missing or unreadable file is a problem with the project, not with usage.
         Err(e) => {
             let checked = Checked {
@@ -28,7 +26,7 @@ pub fn run(project_dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
                 errors: vec![Diagnostic::new(format!("{e:#}"), None)],
                 warnings: Vec::new(),
             };
-            (checked, "project.yaml".to_string(), String::new())
+            (checked, "project.yaml".to_string())
         }
     };
     let valid = checked.project.is_some();
@@ -39,6 +37,12 @@ pub fn run(project_dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
             s
         }
         Format::Human => {
+            // Snippets need the text; a valid project without warnings does not.
+            let quiet = checked.errors.is_empty() && checked.warnings.is_empty();
+            let text = match &source {
+                Ok(source) if !quiet => source.text(),
+                _ => String::new(),
+            };
             let renderer = Renderer {
                 file: &display,
                 source: &text,
@@ -73,60 +77,91 @@ pub fn run(project_dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The JSON contract.
-fn json_report(checked: &Checked) -> Value {
-    let messages = |ds: &[Diagnostic]| -> Vec<Value> {
-        ds.iter().map(|d| Value::from(d.message.as_str())).collect()
-    };
-    let errors: Vec<Value> = checked
-        .errors
-        .iter()
-        .map(|d| {
-            json!({
-                "message": d.message,
-                "line": d.location.map(|l| l.line),
-                "column": d.location.map(|l| l.column),
-            })
-        })
-        .collect();
-    let (actions, plan) = match &checked.project {
-        Some(p) => (
-            p.actions.keys().map(|k| Value::from(k.as_str())).collect(),
-            plan(p),
-        ),
-        None => (Vec::new(), serde_json::Map::new()),
-    };
-    json!({
-        "valid": checked.project.is_some(),
-        // NaN and infinities have no JSON form: null.
-        "version": checked.version.filter(|v| v.is_finite()),
-        "actions": actions,
-        "warnings": messages(&checked.warnings),
-        "errors": errors,
-        "plan": plan,
-    })
+/// The JSON contract, serialised straight from the checked project.
+#[derive(Serialize)]
+struct Report<'a> {
+    valid: bool,
+    version: Option<f64>,
+    actions: Vec<&'a str>,
+    warnings: Vec<&'a str>,
+    errors: Vec<ErrorEntry<'a>>,
+    plan: Plan<'a>,
 }
 
-fn plan(project: &Project) -> serde_json::Map<String, Value> {
-    project
-        .actions
-        .values()
-        .map(|a| {
-            let outputs: serde_json::Map<String, Value> = a
-                .outputs
-                .iter()
-                .map(|(level, m)| (level.as_str().to_string(), json!(m)))
-                .collect();
-            let entry = json!({
-                "image": a.image,
-                "tag": a.tag,
-                "argv": a.argv,
-                "needs": a.needs,
-                "outputs": outputs,
-            });
-            (a.name.clone(), entry)
-        })
-        .collect()
+#[derive(Serialize)]
+struct ErrorEntry<'a> {
+    message: &'a str,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+/// Actions by name, in file order.
+struct Plan<'a>(Option<&'a Project>);
+
+#[derive(Serialize)]
+struct PlanEntry<'a> {
+    image: &'a str,
+    tag: &'a str,
+    argv: &'a [String],
+    needs: &'a [String],
+    outputs: Outputs<'a>,
+}
+
+struct Outputs<'a>(&'a Action);
+
+impl Serialize for Plan<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let actions = self.0.map(|p| &p.actions);
+        let mut map = s.serialize_map(actions.map(|a| a.len()))?;
+        for a in actions.into_iter().flat_map(|a| a.values()) {
+            let entry = PlanEntry {
+                image: &a.image,
+                tag: &a.tag,
+                argv: &a.argv,
+                needs: &a.needs,
+                outputs: Outputs(a),
+            };
+            map.serialize_entry(&a.name, &entry)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Outputs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.outputs.len()))?;
+        for (level, patterns) in &self.0.outputs {
+            map.serialize_entry(level.as_str(), patterns)?;
+        }
+        map.end()
+    }
+}
+
+fn json_report(checked: &Checked) -> Report<'_> {
+    let project = checked.project.as_ref();
+    Report {
+        valid: project.is_some(),
+        // NaN and infinities have no JSON form: null.
+        version: checked.version.filter(|v| v.is_finite()),
+        actions: project
+            .map(|p| p.actions.keys().map(String::as_str).collect())
+            .unwrap_or_default(),
+        warnings: checked
+            .warnings
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect(),
+        errors: checked
+            .errors
+            .iter()
+            .map(|d| ErrorEntry {
+                message: &d.message,
+                line: d.location.map(|l| l.line),
+                column: d.location.map(|l| l.column),
+            })
+            .collect(),
+        plan: Plan(project),
+    }
 }
 
 /// The plan for people: each action with its command, needs and outputs.

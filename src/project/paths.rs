@@ -2,6 +2,15 @@
 //! `posixpath.normpath`, `PurePosixPath` (its text, name, suffix and parent) and
 //! `PureWindowsPath.is_absolute`. Pure string work: nothing here touches the disk.
 
+/// Whether `normpath(path) == path`, without allocating in the common case.
+pub fn is_normal(path: &str) -> bool {
+    // No empty, `.` or `..` part: nothing for normpath to change.
+    if path.split('/').all(|c| !matches!(c, "" | "." | "..")) {
+        return true;
+    }
+    normpath(path) == path
+}
+
 /// Python's `posixpath.normpath`.
 pub fn normpath(path: &str) -> String {
     if path.is_empty() {
@@ -71,8 +80,10 @@ pub fn pure_str(path: &str) -> String {
 
 /// `PurePosixPath(path).suffix`: the last `.ext` of the final part, if any.
 pub fn suffix(path: &str) -> &str {
-    let p = PurePosix::new(path);
-    let name = p.parts.last().copied().unwrap_or("");
+    let name = path
+        .rsplit('/')
+        .find(|p| !p.is_empty() && *p != ".")
+        .unwrap_or("");
     match name.rfind('.') {
         Some(i) if 0 < i && i < name.len() - 1 => &name[i..],
         _ => "",
@@ -128,6 +139,15 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(normpath(input), expected, "normpath({input:?})");
+        }
+    }
+
+    #[test]
+    fn is_normal_agrees_with_normpath() {
+        for p in [
+            "a/b.csv", "a//b", "./a", "a/./b", "a/..", "../a", "/a", "//a", "a/", "", ".",
+        ] {
+            assert_eq!(is_normal(p), normpath(p) == p, "{p:?}");
         }
     }
 

@@ -73,6 +73,14 @@ pub fn float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf" } else { "-inf" }.into();
     }
+    // Between 1e-4 and 1e16 Python prints plain digits, as Rust's `{}` does.
+    if f == 0.0 || (1e-4..1e16).contains(&f.abs()) {
+        let mut s = format!("{f}");
+        if !s.contains('.') {
+            s.push_str(".0");
+        }
+        return s;
+    }
     // Rust's `{:e}` gives the same shortest round-trip digits; only the layout differs.
     let sci = format!("{:e}", f.abs());
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
@@ -263,6 +271,11 @@ mod tests {
             (1e15, "1000000000000000.0"),
             (123456789012345680.0, "1.2345678901234568e+17"),
             (0.0001, "0.0001"),
+            (0.00012, "0.00012"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (0.0, "0.0"),
+            (-2.5, "-2.5"),
+            (1.0 / 3.0, "0.3333333333333333"),
             (0.00001, "1e-05"),
             (1.5e-7, "1.5e-07"),
             (1e300, "1e+300"),

@@ -47,7 +47,7 @@ pub fn check<'a>(
         }
     }
     let known = |key: &Node| key.as_str().is_some_and(|k| KEYS.contains(&k));
-    errors.extend(unexpected(entries, known, &format!("action {name}")));
+    errors.extend(unexpected(entries, known, || format!("action {name}")));
 
     let typed = |key: &str, ok: fn(&Node) -> bool, what: &str, errors: &mut Vec<Diagnostic>| {
         let node = body.get(key)?;

@@ -56,7 +56,7 @@ pub fn check(
     if let Some(d) = unexpected(
         entries,
         |k| k.as_str() == Some("population_size"),
-        "project `expectations` section",
+        || "project `expectations` section".into(),
     ) {
         errors.push(d);
         return None;

@@ -71,7 +71,7 @@ fn check(
     errors.extend(unexpected(
         entries,
         |k| k.as_str().is_some_and(|k| top_keys.contains(&k)),
-        "project",
+        || "project".into(),
     ));
     let version = version::read(root.get("version"), TOP)
         .map_err(|d| errors.push(d))
@@ -198,7 +198,11 @@ fn build(d: Draft, population: &str) -> Action {
 }
 
 /// `validate_no_kwargs`: keys the reference's constructor has no parameter for.
-fn unexpected(entries: &[Entry], known: impl Fn(&Node) -> bool, place: &str) -> Option<Diagnostic> {
+fn unexpected(
+    entries: &[Entry],
+    known: impl Fn(&Node) -> bool,
+    place: impl FnOnce() -> String,
+) -> Option<Diagnostic> {
     let unknown: Vec<&Node> = entries
         .iter()
         .map(|e| &e.key)
@@ -207,7 +211,7 @@ fn unexpected(entries: &[Entry], known: impl Fn(&Node) -> bool, place: &str) -> 
     let first = unknown.first()?;
     let list: Vec<&str> = unknown.iter().map(|k| k.key_text()).collect();
     Some(Diagnostic::at(
-        format!("Unexpected parameters ({}) in {place}", list.join(", ")),
+        format!("Unexpected parameters ({}) in {}", list.join(", "), place()),
         first.location,
     ))
 }

@@ -71,11 +71,9 @@ pub fn check(action: &str, node: &Node, errors: &mut Vec<Diagnostic>) -> Option<
     }
     let before = errors.len();
     let known = |key: &Node| key.as_str().and_then(PrivacyLevel::parse).is_some();
-    if let Some(d) = unexpected(
-        entries,
-        known,
-        &format!("`outputs` section for action {action}"),
-    ) {
+    if let Some(d) = unexpected(entries, known, || {
+        format!("`outputs` section for action {action}")
+    }) {
         errors.push(d);
     }
     let mut outputs = Outputs::default();
@@ -140,7 +138,7 @@ pub fn pattern_problem(pattern: &str, level: PrivacyLevel) -> Option<String> {
             paths::pure_str(pattern)
         ));
     }
-    if paths::normpath(pattern) != pattern {
+    if !paths::is_normal(pattern) {
         return Some("is not in standard form (contains double slashes or '..' elements)".into());
     }
     if pattern == "metadata" || pattern.starts_with("metadata/") {

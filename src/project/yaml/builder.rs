@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Marker, Parser, ScanError, Span};
 
 use super::scalar::{self, KeyId, Tagged};
-use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Value};
+use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Scalar, Value};
 use crate::project::{Diagnostic, Location};
 
 /// Builds the single document of `src`; errors come back in the order found.
@@ -102,9 +102,59 @@ enum Open {
 struct MapFrame {
     entries: Vec<Entry>,
     key: Option<Node>,
-    seen: HashMap<KeyId, Location>,
-    /// Values of `<<` merge keys, in file order.
+    /// Values of `<<` merge keys, in file order, and where their keys are.
     merges: Vec<Node>,
+    merge_keys: Vec<Location>,
+    /// Keys seen, once the mapping is big enough for hashing to beat a scan.
+    index: Option<HashMap<KeyId, Location>>,
+}
+
+/// Mappings up to this size find duplicates by scanning: no allocation per key.
+const SCAN_LIMIT: usize = 16;
+
+impl MapFrame {
+    /// Where `key` was first defined in this mapping, if it was.
+    fn first_definition(&mut self, key: &Scalar, at: Location) -> Option<Location> {
+        if !key.quoted && key.text == "<<" {
+            let first = self.merge_keys.first().copied();
+            self.merge_keys.push(at);
+            return first;
+        }
+        if self.index.is_none() && self.entries.len() >= SCAN_LIMIT {
+            let index = self
+                .entries
+                .iter()
+                .filter_map(|e| Some((KeyId::of(e.key.as_scalar()?)?, e.key.location)))
+                .collect();
+            self.index = Some(index);
+        }
+        match &mut self.index {
+            Some(index) => {
+                let id = KeyId::of(key)?;
+                match index.get(&id) {
+                    Some(first) => Some(*first),
+                    None => {
+                        index.insert(id, at);
+                        None
+                    }
+                }
+            }
+            None => self
+                .entries
+                .iter()
+                .find(|e| e.key.as_scalar().is_some_and(|k| same_key(k, key)))
+                .map(|e| e.key.location),
+        }
+    }
+}
+
+/// `KeyId` equality without building the ids for the common case of two strings.
+fn same_key(a: &Scalar, b: &Scalar) -> bool {
+    match (&a.resolved, &b.resolved) {
+        (Resolved::Str, Resolved::Str) => a.text == b.text,
+        (Resolved::Str, _) | (_, Resolved::Str) => false,
+        _ => KeyId::of(a).is_some_and(|id| Some(id) == KeyId::of(b)),
+    }
 }
 
 impl Builder {
@@ -193,12 +243,9 @@ impl Builder {
                 }
                 Some(key) => {
                     let scalar = key.as_scalar().expect("keys are checked to be scalars");
-                    if let Some(id) = KeyId::of(scalar) {
-                        if let Some(first) = map.seen.get(&id) {
-                            self.errors.push(duplicate_key(&key, *first));
-                            return Ok(());
-                        }
-                        map.seen.insert(id, key.location);
+                    if let Some(first) = map.first_definition(scalar, key.location) {
+                        self.errors.push(duplicate_key(&key, first));
+                        return Ok(());
                     }
                     if !scalar.quoted && scalar.text == "<<" {
                         map.merges.push(node);

@@ -143,6 +143,11 @@ pub fn parse(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
 /// YAML's printable-character rule, checked up front: the parser would otherwise stop
 /// silently at a NUL byte, and binary garbage deserves a plain answer.
 fn unacceptable_character(src: &str) -> Option<Diagnostic> {
+    let ascii_ok = |b: u8| matches!(b, b'\t' | b'\n' | b'\r' | b' '..=b'~');
+    // Most files are ASCII: a byte scan is enough.
+    if src.is_ascii() && src.bytes().all(ascii_ok) {
+        return None;
+    }
     let printable = |c: char| {
         matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}')
             || ('\u{e000}'..='\u{fffd}').contains(&c)

@@ -53,6 +53,16 @@ impl Tagged {
 
 /// The core schema's implicit resolution of a plain scalar.
 fn plain(text: &str) -> Resolved {
+    // Only these first characters can start a null, bool, int or float.
+    let may_be_special = text.bytes().next().is_none_or(|b| {
+        matches!(
+            b,
+            b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
+        )
+    });
+    if !may_be_special {
+        return Resolved::Str;
+    }
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
         "true" | "True" | "TRUE" => return Resolved::Bool(true),
