@@ -148,10 +148,10 @@ fn yaml_syntax_error_snapshot() {
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty());
     insta::assert_snapshot!(out.stderr, @r"
-        project.yaml:4:1: error: invalid YAML: while parsing a node, did not find expected node content (line 4, column 1, at the end of the file)
+        project.yaml:3:6: error: invalid YAML: the `[` on line 3, column 6 is never closed (while parsing a node, did not find expected node content at line 4, column 1, the end of the file)
           |
-        4 | 
-          | ^
+        3 |   a: [
+          |      ^
         project.yaml is not valid: 1 error
         ");
 }

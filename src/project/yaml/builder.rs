@@ -19,7 +19,11 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
             Ok(ok) => ok,
             Err(e) => {
                 let at_end = e.marker().index() >= src.chars().count();
-                builder.errors.push(scan_error(&e, at_end));
+                let diagnostic = match builder.innermost_flow().filter(|_| at_end) {
+                    Some(open) => unclosed(&e, open),
+                    None => scan_error(&e, at_end),
+                };
+                builder.errors.push(diagnostic);
                 break;
             }
         };
@@ -88,6 +92,8 @@ struct Builder {
 struct Frame {
     open: Open,
     location: Location,
+    /// Opened by `[` or `{` (a flow collection), which must be closed explicitly.
+    flow: bool,
     anchor: usize,
     /// Nodes in this collection, itself included.
     size: usize,
@@ -168,10 +174,22 @@ impl Builder {
         self.stack.push(Frame {
             open,
             location: location(span.start),
+            // Block collections start with an empty span; `[` and `{` are one character.
+            flow: span.end.index() > span.start.index(),
             anchor,
             size: 1,
         });
         Ok(())
+    }
+
+    /// The innermost `[` or `{` still open, with its bracket.
+    fn innermost_flow(&self) -> Option<(char, Location)> {
+        let frame = self.stack.iter().rev().find(|f| f.flow)?;
+        let bracket = match frame.open {
+            Open::Seq(_) => '[',
+            Open::Map(_) => '{',
+        };
+        Some((bracket, frame.location))
     }
 
     fn close(&mut self) -> Result<(), Diagnostic> {
@@ -347,6 +365,23 @@ fn check_collection_tag(
             span,
         )),
     }
+}
+
+/// The file ended inside a `[...]` or `{...}`: point at the opening bracket.
+fn unclosed(e: &ScanError, (bracket, at): (char, Location)) -> Diagnostic {
+    let end = location(*e.marker());
+    Diagnostic::at(
+        format!(
+            "invalid YAML: the `{bracket}` on line {}, column {} is never closed \
+             ({} at line {}, column {}, the end of the file)",
+            at.line,
+            at.column,
+            e.info(),
+            end.line,
+            end.column
+        ),
+        at,
+    )
 }
 
 fn scan_error(e: &ScanError, at_end: bool) -> Diagnostic {
