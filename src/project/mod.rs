@@ -13,6 +13,16 @@
 //! - duplicate keys at any level are errors with the line of the duplicate;
 //! - action names are the keys' text as written, so `1:` and `"1":` clash.
 //!
+//! Choices where the reference is silent:
+//! - plain scalars follow the YAML 1.2 core schema (`yes` is a string); merge keys
+//!   (`<<`) work as in ruamel; non-core tags are errors;
+//! - a rule that needs an action's `run` and `outputs` together (the extraction rules)
+//!   runs only when both are valid, and rules across actions (duplicate commands,
+//!   unique outputs, unknown needs, cycles) see only actions that are valid themselves;
+//! - when `version` is invalid, only the rules that do not depend on it are applied;
+//! - the ehrQL `--output` mismatch lists the first pattern that does not fit, or all of
+//!   them when one exact path was expected; tags' `\d` is ASCII digits.
+//!
 //! Flow: [`yaml`] builds a located tree, `validate` applies the rules, [`command`]
 //! expands each action's argv; [`check_source`] is the whole of it and never panics.
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Marker, Parser, ScanError, Span};
 
+use super::merge;
 use super::scalar::{self, KeyId, Tagged};
 use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Scalar, Value};
 use crate::project::{Diagnostic, Location};
@@ -196,7 +197,7 @@ impl Builder {
         let frame = self.stack.pop().expect("the parser balances collections");
         let value = match frame.open {
             Open::Seq(items) => Value::Seq(items),
-            Open::Map(map) => Value::Map(merge(map)?),
+            Open::Map(map) => Value::Map(merge::apply(map.entries, map.merges)?),
         };
         let node = Node {
             value,
@@ -275,65 +276,6 @@ impl Builder {
         }
         Ok(())
     }
-}
-
-/// Applies `<<` merge keys the way ruamel (the reference's loader) does: merged entries
-/// first, a list of mappings merged last-to-first, and the mapping's own keys winning.
-fn merge(map: MapFrame) -> Result<Vec<Entry>, Diagnostic> {
-    if map.merges.is_empty() {
-        return Ok(map.entries);
-    }
-    let mut sources: Vec<Entry> = Vec::new();
-    for value in map.merges {
-        match value.value {
-            Value::Map(entries) => sources.extend(entries),
-            Value::Seq(items) => {
-                let mut maps = Vec::new();
-                for item in items {
-                    match item.value {
-                        Value::Map(entries) => maps.push(entries),
-                        _ => {
-                            return Err(Diagnostic::at(
-                                format!(
-                                    "expected a mapping for merging, but found {} (line {})",
-                                    item.describe(),
-                                    item.location.line
-                                ),
-                                item.location,
-                            ));
-                        }
-                    }
-                }
-                sources.extend(maps.into_iter().rev().flatten());
-            }
-            Value::Scalar(_) => {
-                return Err(Diagnostic::at(
-                    format!(
-                        "expected a mapping or list of mappings for merging, but found {} \
-                         (line {})",
-                        value.describe(),
-                        value.location.line
-                    ),
-                    value.location,
-                ));
-            }
-        }
-    }
-    let mut out: Vec<Entry> = Vec::new();
-    let mut index: HashMap<KeyId, usize> = HashMap::new();
-    for entry in sources.into_iter().chain(map.entries) {
-        let id = entry.key.as_scalar().and_then(KeyId::of);
-        match id.as_ref().and_then(|id| index.get(id)) {
-            Some(&i) => out[i].value = entry.value,
-            None => {
-                if let Some(id) = id {
-                    index.insert(id, out.len());
-                }
-                out.push(entry);
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn duplicate_key(key: &Node, first: Location) -> Diagnostic {

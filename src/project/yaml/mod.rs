@@ -8,6 +8,7 @@
 //! input's depth beyond [`MAX_DEPTH`].
 
 mod builder;
+mod merge;
 mod scalar;
 
 use super::{Diagnostic, Location};
