@@ -114,11 +114,12 @@ fn window(line: &str, column: usize) -> (String, String) {
     let suffix = if end < chars.len() { "..." } else { "" };
     let shown: String = chars[start.min(end)..end].iter().collect();
     // Keep tabs in the padding so the caret lines up however the terminal shows them.
+    let before_caret = col.min(chars.len());
     let caret: String = prefix
         .chars()
         .map(|_| ' ')
         .chain(
-            chars[start.min(chars.len())..col.min(chars.len())]
+            chars[start.min(before_caret)..before_caret]
                 .iter()
                 .map(|c| if *c == '\t' { '\t' } else { ' ' }),
         )
@@ -201,6 +202,22 @@ mod tests {
         );
         assert!(out.len() < 400, "{}", out.len());
         assert!(out.contains("...x"));
+    }
+
+    #[test]
+    fn column_far_past_a_long_line() {
+        let line = "x".repeat(300);
+        let out = render(
+            &line,
+            Diagnostic::at(
+                "x",
+                Location {
+                    line: 1,
+                    column: 1000,
+                },
+            ),
+        );
+        assert!(out.contains("^"));
     }
 
     #[test]

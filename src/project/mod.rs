@@ -32,6 +32,8 @@ mod diagnostic;
 mod model;
 mod paths;
 mod pynum;
+#[cfg(test)]
+mod robustness;
 mod validate;
 mod yaml;
 
