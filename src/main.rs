@@ -2,6 +2,7 @@
 
 mod cli;
 mod project;
+mod store_cmd;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Store { command, store } => store_cmd::run(command, &store),
         other => anyhow::bail!("{other:?} is not available yet"),
     }
 }
