@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod graph;
 mod project;
+mod store_cmd;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Graph {
             project, format, ..
         } => graph::run(&project.project_dir, format),
+        Command::Store { command, store } => store_cmd::run(command, &store),
         other => anyhow::bail!("{other:?} is not available yet"),
     }
 }

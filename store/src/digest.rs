@@ -145,7 +145,11 @@ mod tests {
         assert_eq!(Digest::from_hex(&d.to_hex()), Some(d));
         let short = d.short();
         assert_eq!(short.len(), 16);
-        assert!(short.chars().all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c)));
+        assert!(
+            short
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || ('2'..='7').contains(&c))
+        );
         assert_eq!(Digest::from_hex("zz"), None);
     }
 }

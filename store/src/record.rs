@@ -117,6 +117,88 @@ pub struct Realisation {
     pub cairn_version: String,
 }
 
+/// The privacy level whose objects never leave the machine unless asked.
+pub const HIGHLY_SENSITIVE: &str = "highly_sensitive";
+
+impl OutputEntry {
+    /// Whether this output's content may be withheld (absent from a store).
+    pub fn is_highly_sensitive(&self) -> bool {
+        self.level == HIGHLY_SENSITIVE
+    }
+}
+
+impl Realisation {
+    /// Canonical TOML bytes of this realisation.
+    pub fn to_canonical(&self) -> String {
+        to_canonical(self)
+    }
+
+    /// Checks what a record read from disk or from an archive must satisfy
+    /// before anything acts on it: a known format, safe relative paths,
+    /// recorded modes and privacy levels only.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format != REALISATION_FORMAT {
+            return Err(format!(
+                "realisation format {} (this cairn reads {REALISATION_FORMAT})",
+                self.format
+            ));
+        }
+        for (path, entry) in &self.outputs.files {
+            check_relative_path(path).map_err(|why| format!("output {path:?}: {why}"))?;
+            if entry.mode != 0o644 && entry.mode != 0o755 {
+                return Err(format!(
+                    "output {path:?}: mode {:o} is not 644 or 755",
+                    entry.mode
+                ));
+            }
+            if !PRIVACY_LEVELS.contains(&entry.level.as_str()) {
+                return Err(format!(
+                    "output {path:?}: unknown privacy level {:?}",
+                    entry.level
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Derivation {
+    /// Checks the format version of a derivation read from disk or an archive.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format != DERIVATION_FORMAT {
+            return Err(format!(
+                "derivation format {} (this cairn reads {DERIVATION_FORMAT})",
+                self.format
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `path` is a normal, relative, `/`-separated path that stays
+/// inside the directory it is joined to: no leading `/`, no `.` or `..`
+/// components, no empty components, no NUL or backslash.
+pub fn check_relative_path(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("empty path");
+    }
+    if path.starts_with('/') {
+        return Err("absolute path");
+    }
+    if path.contains('\\') || path.contains('\0') {
+        return Err("backslash or NUL in path");
+    }
+    for component in path.split('/') {
+        match component {
+            "" => return Err("empty path component"),
+            "." => return Err("'.' component"),
+            ".." => return Err("'..' component"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Canonical TOML: tables sorted by key, no extra whitespace choices.
 pub fn to_canonical<T: Serialize>(value: &T) -> String {
     let v = toml::Value::try_from(value).expect("records always serialize to TOML");

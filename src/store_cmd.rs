@@ -1,0 +1,130 @@
+//! `cairn store verify|gc|du`: maintenance of the store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn_store::{GcOptions, Store, VerifyOptions};
+
+use crate::cli::{StoreArgs, StoreCommand};
+
+/// Runs one `cairn store` subcommand.
+pub fn run(command: StoreCommand, args: &StoreArgs) -> Result<ExitCode> {
+    let path = store_path(args)?;
+    let store =
+        Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
+    match command {
+        StoreCommand::Verify { repair } => verify(&store, repair),
+        StoreCommand::Gc { dry_run } => gc(&store, dry_run),
+        StoreCommand::Du => du(&store),
+    }
+}
+
+/// `--store`, else `$CAIRN_STORE`, else `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
+pub fn store_path(args: &StoreArgs) -> Result<PathBuf> {
+    if let Some(p) = &args.store {
+        return Ok(p.clone());
+    }
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(p) = var("CAIRN_STORE") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = var("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(p).join("cairn"));
+    }
+    let home = var("HOME")
+        .context("cannot find the store: set --store, $CAIRN_STORE, $XDG_CACHE_HOME or $HOME")?;
+    Ok(PathBuf::from(home).join(".cache").join("cairn"))
+}
+
+fn verify(store: &Store, repair: bool) -> Result<ExitCode> {
+    let report = store.verify(&VerifyOptions { quarantine: repair })?;
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    for w in &report.withheld {
+        println!(
+            "withheld: {} output {:?} (highly sensitive, not in this store)",
+            w.derivation.short(),
+            w.output
+        );
+    }
+    for q in &report.quarantined {
+        println!("moved aside: {}", q.display());
+    }
+    println!(
+        "checked {} objects ({}), {} derivations, {} realisations: {} problems, {} withheld",
+        report.objects,
+        human_bytes(report.object_bytes),
+        report.derivations,
+        report.realisations,
+        report.problems.len(),
+        report.withheld.len()
+    );
+    if report.is_clean() || repair {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("the store has problems; `cairn store verify --repair` moves them aside");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn gc(store: &Store, dry_run: bool) -> Result<ExitCode> {
+    let report = store.gc(&GcOptions {
+        dry_run,
+        ..GcOptions::default()
+    })?;
+    for name in &report.dead_roots {
+        println!("dropped root {name}: its project no longer exists");
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} {} derivations, {} realisations, {} objects and {} temporary entries, \
+         freeing {}; kept {} derivations ({}) from {} roots",
+        report.removed_derivations,
+        report.removed_realisations,
+        report.removed_objects,
+        report.removed_tmp,
+        human_bytes(report.freed_bytes),
+        report.kept_derivations,
+        human_bytes(report.kept_bytes),
+        report.roots
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn du(store: &Store) -> Result<ExitCode> {
+    let u = store.usage()?;
+    println!("store        {}", store.root().display());
+    println!(
+        "objects      {:>10}  {}",
+        u.objects,
+        human_bytes(u.object_bytes)
+    );
+    println!("derivations  {:>10}", u.derivations);
+    println!("realisations {:>10}", u.realisations);
+    println!("records                  {}", human_bytes(u.record_bytes));
+    println!("roots        {:>10}", u.roots);
+    println!("tmp                      {}", human_bytes(u.tmp_bytes));
+    println!(
+        "quarantine               {}",
+        human_bytes(u.quarantine_bytes)
+    );
+    println!("on disk                  {}", human_bytes(u.disk_bytes));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
