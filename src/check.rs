@@ -30,12 +30,11 @@ pub fn run(project_dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
         }
     };
     let valid = checked.project.is_some();
-    let stdout = match format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&json_report(&checked))?;
-            s.push('\n');
-            s
-        }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, &json_report(&checked))
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n")),
         Format::Human => {
             // Snippets need the text; a valid project without warnings does not.
             let quiet = checked.errors.is_empty() && checked.warnings.is_empty();
@@ -60,12 +59,12 @@ pub fn run(project_dir: &Path, format: Format) -> anyhow::Result<ExitCode> {
             }
             eprint!("{stderr}");
             match &checked.project {
-                Some(project) => human_plan(&display, project),
-                None => String::new(),
+                Some(project) => out.write_all(human_plan(&display, project).as_bytes()),
+                None => Ok(()),
             }
         }
     };
-    match std::io::stdout().lock().write_all(stdout.as_bytes()) {
+    match written.and_then(|()| out.flush()) {
         // `cairn check | head` is not a failure.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
         _ => {}
