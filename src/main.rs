@@ -2,9 +2,25 @@
 
 mod check;
 mod cli;
+mod config;
+mod derivation;
+mod exec;
+mod explain;
+mod git;
 mod graph;
+mod metalog;
+mod outputs;
+mod plan;
 mod project;
+mod run;
+mod session;
+mod show;
+mod sources;
+mod statcache;
+mod state;
+mod status;
 mod store_cmd;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -40,6 +56,37 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             project, format, ..
         } => graph::run(&project.project_dir, format),
         Command::Store { command, store } => store_cmd::run(command, &store),
-        other => anyhow::bail!("{other:?} is not available yet"),
+        Command::Run(args) => run::run(args),
+        Command::Status {
+            project,
+            store,
+            format,
+        } => status::status(&open(&project, &store)?, format),
+        Command::Explain {
+            action,
+            project,
+            store,
+        } => explain::explain(&open(&project, &store)?, &action),
+        Command::Show {
+            action,
+            project,
+            store,
+        } => show::show(&open(&project, &store)?, &action),
+        Command::Log {
+            action,
+            project,
+            store,
+        } => show::log(&open(&project, &store)?, &action),
     }
+}
+
+/// A session for commands that inspect but do not run.
+fn open(project: &cli::ProjectArgs, store: &cli::StoreArgs) -> anyhow::Result<session::Session> {
+    session::Session::open(session::SessionOptions {
+        project_dir: &project.project_dir,
+        store: store.store.as_deref(),
+        executor: None,
+        commit: None,
+        docker: exec::DockerOptions::default(),
+    })
 }

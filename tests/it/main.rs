@@ -4,4 +4,6 @@ mod check;
 mod conformance;
 mod graph;
 mod nasty;
+mod run;
+mod study;
 mod support;

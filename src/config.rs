@@ -1,0 +1,143 @@
+//! `cairn.toml`: optional per-project settings. Every key has a default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// The parsed `cairn.toml` of a project.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub executor: ExecutorConfig,
+    #[serde(default)]
+    pub images: BTreeMap<String, ImageConfig>,
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionConfig>,
+    #[serde(default)]
+    pub remote: Option<RemoteConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// `auto`, `local` or `docker`.
+    pub kind: Option<String>,
+}
+
+/// How an image is run: by the local executor (`command`, `identity`) and by
+/// the docker executor (`docker`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// Argv prefix for the local executor; the action's arguments follow.
+    pub command: Option<Vec<String>>,
+    /// A pinned identity, used instead of hashing the program.
+    pub identity: Option<String>,
+    /// The image reference for the docker executor, without tag.
+    #[expect(dead_code, reason = "read by the docker executor")]
+    pub docker: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    /// Glob patterns narrowing the source files the action can see.
+    pub inputs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    pub url: String,
+}
+
+impl Config {
+    /// Reads `cairn.toml` in `project_dir`, or the defaults if there is none.
+    pub fn load(project_dir: &Path) -> Result<Config> {
+        let path = project_dir.join("cairn.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("cairn.toml: {e}"))
+    }
+
+    /// The store directory: `--store`, else `$CAIRN_STORE`, else `cairn.toml`,
+    /// else `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
+    pub fn store_path(&self, flag: Option<&Path>) -> Result<PathBuf> {
+        if let Some(p) = flag {
+            return Ok(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os("CAIRN_STORE").filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(p));
+        }
+        if let Some(p) = &self.store.path {
+            return Ok(expand_home(p));
+        }
+        default_store_path()
+    }
+}
+
+/// `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
+pub fn default_store_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p).join("cairn"));
+    }
+    let home = std::env::var_os("HOME").filter(|p| !p.is_empty()).context(
+        "cannot find the store: set $HOME, $XDG_CACHE_HOME or $CAIRN_STORE, or pass --store",
+    )?;
+    Ok(PathBuf::from(home).join(".cache").join("cairn"))
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let c: Config = toml::from_str(
+            r#"
+[store]
+path = "~/.cache/cairn"
+[executor]
+kind = "auto"
+[images.stata-mp]
+command = ["stata-mp", "-b", "do"]
+identity = "stata-18.5"
+[images.python]
+docker = "ghcr.io/opensafely-core/python"
+[actions.anCASE]
+inputs = ["analysis/an_*.do", "lib/*.ado"]
+[remote]
+url = "https://cache.example.org/cairn"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.images["stata-mp"].identity.as_deref(), Some("stata-18.5"));
+        assert_eq!(c.actions["anCASE"].inputs.as_ref().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[images.python]\ncomand = []\n").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! Building one action: a fresh workspace, the executor, output collection,
+//! and the realisation written to the store.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use cairn_store::{
+    Derivation, Digest, OutputEntry, OutputManifest, REALISATION_FORMAT, Realisation,
+};
+
+use crate::exec::Job;
+use crate::outputs::{self, ActionPatterns};
+use crate::project::PrivacyLevel;
+use crate::session::Session;
+use crate::sources::SourceTree;
+use crate::statcache::{Stamp, now_ns};
+
+/// Where a build came from: the commit and whether the work tree was dirty.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    pub commit: Option<String>,
+    pub dirty: bool,
+}
+
+/// What building an action produced.
+pub enum Built {
+    /// It ran and its outputs are in the store.
+    Ran {
+        realisation: Realisation,
+        level4: Vec<(String, String)>,
+        log: Vec<u8>,
+    },
+    /// Another process built the same derivation while this one waited.
+    Elsewhere(Realisation),
+    Failed(Failure),
+}
+
+/// Why an action failed, and what was kept for the user.
+#[derive(Debug, Default)]
+pub struct Failure {
+    pub message: String,
+    pub exit_code: Option<i32>,
+    /// The scratch workspace, kept for inspection.
+    pub workspace: Option<PathBuf>,
+    pub log: Vec<u8>,
+}
+
+/// Everything a worker needs to build one action.
+pub struct Request<'a> {
+    pub name: &'a str,
+    pub drv: &'a Derivation,
+    pub id: Digest,
+    pub sources: &'a SourceTree,
+    /// Realisations of the actions in `needs`.
+    pub upstream: Vec<Arc<Realisation>>,
+    pub force: bool,
+    pub provenance: &'a Provenance,
+    pub cancelled: &'a AtomicBool,
+}
+
+pub fn build(session: &Session, req: &Request) -> Result<Built> {
+    let store = &session.store;
+    let _lock = store.build_lock(&req.id)?;
+    if !req.force
+        && let Some(r) = store.realisation(&req.id)?
+    {
+        return Ok(Built::Elsewhere(r));
+    }
+    let action = session.action(req.name);
+    let scratch = store.scratch_dir(&format!("build-{}-", req.id.short()))?;
+    let ws = scratch.path().join("workspace");
+    std::fs::create_dir_all(&ws)?;
+
+    req.sources.copy_into(&ws)?;
+    for up in &req.upstream {
+        for (path, entry) in &up.outputs.files {
+            if !store.has_object(&entry.object) {
+                return Ok(Built::Failed(Failure {
+                    message: format!(
+                        "input {path} is withheld: its content ({}) is not in this store; rerun the action that makes it with --force",
+                        entry.level
+                    ),
+                    ..Failure::default()
+                }));
+            }
+            store.materialize_file(entry, &ws.join(path))?;
+        }
+    }
+    let placed = stamps(&ws)?;
+
+    let log_path = scratch.path().join("action.log");
+    let started_at = unix_now();
+    let clock = Instant::now();
+    let outcome = session.executor.run(&Job {
+        action: req.name,
+        image: &action.image,
+        tag: &action.tag,
+        argv: &action.argv,
+        workspace: &ws,
+        scratch: scratch.path(),
+        env: &session.env,
+        log: &log_path,
+    })?;
+    let _elapsed = clock.elapsed();
+    let finished_at = unix_now();
+    let log = std::fs::read(&log_path).unwrap_or_default();
+
+    if req.cancelled.load(Ordering::SeqCst) {
+        return Ok(Built::Failed(Failure {
+            message: "Cancelled by user".into(),
+            exit_code: Some(outcome.exit_code),
+            log,
+            ..Failure::default()
+        }));
+    }
+    if outcome.exit_code != 0 {
+        let mut message = "Job exited with an error".to_string();
+        if let Some(m) = &outcome.message {
+            message.push_str(": ");
+            message.push_str(m);
+        }
+        return Ok(Built::Failed(Failure {
+            message,
+            exit_code: Some(outcome.exit_code),
+            workspace: Some(scratch.keep().join("workspace")),
+            log,
+        }));
+    }
+
+    let patterns = ActionPatterns::new(action)?;
+    let collected = outputs::collect(&ws, &patterns, &|p| {
+        placed
+            .get(p)
+            .is_some_and(|s| std::fs::metadata(ws.join(p)).is_ok_and(|m| Stamp::of(&m) == *s))
+    })?;
+    if !collected.unmatched.is_empty() {
+        let mut message = String::from("No outputs found matching patterns:");
+        for p in &collected.unmatched {
+            message.push_str("\n - ");
+            message.push_str(p);
+        }
+        if !collected.strays.is_empty() {
+            message.push_str("\nDid you mean to match one of these files instead?");
+            for f in &collected.strays {
+                message.push_str("\n - ");
+                message.push_str(f);
+            }
+        }
+        return Ok(Built::Failed(Failure {
+            message,
+            exit_code: Some(0),
+            workspace: Some(scratch.keep().join("workspace")),
+            log,
+        }));
+    }
+
+    let mut level4 = Vec::new();
+    for (path, level) in &collected.files {
+        if *level == PrivacyLevel::ModeratelySensitive
+            && let Some(problem) = outputs::level4_problem(&ws.join(path))?
+        {
+            level4.push((path.clone(), problem));
+        }
+    }
+
+    let paths: Vec<PathBuf> = collected.files.keys().map(|p| ws.join(p)).collect();
+    let ingested = store
+        .ingest_files(&paths)
+        .with_context(|| format!("storing the outputs of {}", req.name))?;
+    let files = collected
+        .files
+        .iter()
+        .zip(ingested)
+        .map(|((path, level), i)| {
+            (
+                path.clone(),
+                OutputEntry {
+                    object: i.digest,
+                    size: i.size,
+                    mode: i.mode,
+                    level: level.as_str().to_string(),
+                },
+            )
+        })
+        .collect();
+    let log_object = store.ingest_bytes(&log)?;
+    let realisation = Realisation {
+        format: REALISATION_FORMAT,
+        derivation: req.id,
+        outputs: OutputManifest { files },
+        exit_code: 0,
+        started_at,
+        finished_at,
+        log: Some(log_object),
+        executor: session.executor.kind().to_string(),
+        host: hostname(),
+        commit: req.provenance.commit.clone(),
+        dirty: req.provenance.dirty,
+        cairn_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    if req.cancelled.load(Ordering::SeqCst) {
+        return Ok(Built::Failed(Failure {
+            message: "Cancelled by user".into(),
+            ..Failure::default()
+        }));
+    }
+    store.put_derivation(req.drv)?;
+    store.put_realisation(&realisation)?;
+    Ok(Built::Ran {
+        realisation,
+        level4,
+        log,
+    })
+}
+
+/// Stat data of every file under `root`, by relative path.
+fn stamps(root: &Path) -> Result<HashMap<String, Stamp>> {
+    let mut out = HashMap::new();
+    for f in outputs::list_files(root)? {
+        let m = std::fs::metadata(root.join(&f))?;
+        out.insert(f, Stamp::of(&m));
+    }
+    Ok(out)
+}
+
+pub fn unix_now() -> i64 {
+    now_ns() / 1_000_000_000
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}

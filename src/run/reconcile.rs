@@ -1,0 +1,228 @@
+//! Bringing the project's output files in line with the run's realisations.
+//!
+//! For every path, the action latest in dependency order wins. Files are only
+//! read when their stat data no longer proves what cairn wrote; a user's edit
+//! or deletion is undone with a message; outputs that an action's previous
+//! realisation produced and its new one does not are removed. Actions that
+//! failed keep whatever the project held before.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use cairn_store::{OutputEntry, Realisation};
+
+use super::schedule::ActionOutcome;
+use crate::metalog::{self, Trailer};
+use crate::plan::Plan;
+use crate::session::Session;
+use crate::statcache::{Stamp, hash_file, now_ns};
+use crate::state::{ActionState, FileState, ProjectState};
+use crate::ui::{Reporter, Status};
+
+enum Want<'a> {
+    Write(&'a str, &'a OutputEntry),
+    Keep,
+}
+
+pub fn reconcile(
+    session: &Session,
+    plan: &Plan,
+    results: &BTreeMap<String, ActionOutcome>,
+    state: &mut ProjectState,
+    reporter: &Reporter,
+) -> Result<()> {
+    let dir = &session.project_dir;
+    let mut desired: BTreeMap<String, Want> = BTreeMap::new();
+    for a in &plan.order {
+        match results.get(a).and_then(|o| o.realisation.as_deref()) {
+            Some(r) => {
+                for (p, e) in &r.outputs.files {
+                    desired.insert(p.clone(), Want::Write(a, e));
+                }
+            }
+            None => {
+                for (p, f) in &state.files {
+                    if &f.action == a {
+                        desired.insert(p.clone(), Want::Keep);
+                    }
+                }
+            }
+        }
+    }
+
+    // Outputs of planned actions that no planned realisation produces any more.
+    let obsolete: Vec<String> = state
+        .files
+        .iter()
+        .filter(|(p, f)| plan.order.contains(&f.action) && !desired.contains_key(*p))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in obsolete {
+        let f = state.files.remove(&p).expect("listed above");
+        let full = dir.join(&p);
+        if full.exists() {
+            std::fs::remove_file(&full).with_context(|| format!("removing {}", full.display()))?;
+            reporter.note(&format!("removed {p}: no longer an output of {}", f.action));
+        }
+    }
+
+    for (p, want) in desired {
+        let Want::Write(action, entry) = want else {
+            continue;
+        };
+        let full = dir.join(&p);
+        let previous = state.files.get(&p);
+        let stamp = std::fs::metadata(&full).ok().map(|m| Stamp::of(&m));
+        if let (Some(prev), Some(s)) = (previous, &stamp)
+            && prev.object == entry.object
+            && prev.proves(s)
+        {
+            if prev.action != action {
+                state.files.get_mut(&p).expect("present").action = action.to_string();
+            }
+            continue;
+        }
+        let same_content = match &stamp {
+            Some(s) if s.size == entry.size => hash_file(&full)? == entry.object,
+            _ => false,
+        };
+        if !same_content {
+            if !session.store.has_object(&entry.object) {
+                reporter.note(&format!(
+                    "{p} is withheld: its {} content is not in this store",
+                    entry.level
+                ));
+                continue;
+            }
+            if let Some(prev) = previous
+                && prev.object == entry.object
+            {
+                let what = if stamp.is_some() { "edited" } else { "deleted" };
+                reporter.note(&format!(
+                    "restored {p}: it was {what} since cairn wrote it (outputs of {action} come from the store)"
+                ));
+            }
+            session
+                .store
+                .materialize_file(entry, &full)
+                .with_context(|| format!("writing {}", full.display()))?;
+        }
+        let recorded_at_ns = now_ns();
+        let s = Stamp::of(&std::fs::metadata(&full)?);
+        state.files.insert(
+            p.clone(),
+            FileState {
+                action: action.to_string(),
+                object: entry.object,
+                size: s.size,
+                mtime_ns: s.mtime_ns,
+                ctime_ns: s.ctime_ns,
+                ino: s.ino,
+                recorded_at_ns,
+            },
+        );
+    }
+
+    for a in &plan.order {
+        let Some(o) = results.get(a) else { continue };
+        write_log(session, a, o, state)?;
+        if let (Some(r), Some(id)) = (&o.realisation, o.id) {
+            let unchanged = state.actions.get(a).is_some_and(|s| s.derivation == id);
+            if !unchanged {
+                let listing = session.sources_for(a)?.listing();
+                let object = session.store.ingest_bytes(listing.as_bytes()).ok();
+                state.actions.insert(
+                    a.clone(),
+                    ActionState {
+                        derivation: r.derivation,
+                        sources_listing: object,
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `metadata/<action>.log` when the action ran or failed now, or when
+/// the project's log is not the one of the realisation now in place.
+fn write_log(session: &Session, a: &str, o: &ActionOutcome, state: &ProjectState) -> Result<()> {
+    let action = session.action(a);
+    let image = format!("{}:{}", action.image, action.tag);
+    let image_id = session
+        .executor
+        .identity(&action.image, &action.tag)
+        .unwrap_or_default();
+    let path = metalog::log_path(&session.project_dir, a);
+    match (&o.realisation, o.status) {
+        (Some(r), status) => {
+            let current = state
+                .actions
+                .get(a)
+                .is_some_and(|s| s.derivation == r.derivation);
+            if status == Status::Cached && current && path.exists() {
+                return Ok(());
+            }
+            let log = match &o.log {
+                Some(l) => l.clone(),
+                None => r
+                    .log
+                    .and_then(|d| session.store.read_object(&d).ok())
+                    .unwrap_or_default(),
+            };
+            let trailer = success_trailer(r, &o.message, &image, &image_id, &o.level4);
+            metalog::write(&session.project_dir, a, &log, &trailer)
+        }
+        (None, Status::Failed) => {
+            let now = super::build::unix_now();
+            let failure = o.failure.as_ref();
+            let trailer = Trailer {
+                status: &o.message,
+                derivation: o.id.as_ref(),
+                image: &image,
+                image_id: &image_id,
+                executor: session.executor.kind(),
+                exit_code: failure.and_then(|f| f.exit_code),
+                created_at: now - o.elapsed.map(|d| d.as_secs() as i64).unwrap_or(0),
+                completed_at: now,
+                commit: session.commit.as_deref(),
+                dirty: false,
+                outputs: Vec::new(),
+                level4: Vec::new(),
+                workspace: failure.and_then(|f| f.workspace.as_deref()),
+            };
+            let log = o.log.clone().unwrap_or_default();
+            metalog::write(&session.project_dir, a, &log, &trailer)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn success_trailer<'a>(
+    r: &'a Realisation,
+    status: &'a str,
+    image: &'a str,
+    image_id: &'a str,
+    level4: &[(String, String)],
+) -> Trailer<'a> {
+    Trailer {
+        status,
+        derivation: Some(&r.derivation),
+        image,
+        image_id,
+        executor: &r.executor,
+        exit_code: Some(r.exit_code),
+        created_at: r.started_at,
+        completed_at: r.finished_at,
+        commit: r.commit.as_deref(),
+        dirty: r.dirty,
+        outputs: r
+            .outputs
+            .files
+            .iter()
+            .map(|(p, e)| (p.clone(), e.level.clone()))
+            .collect(),
+        level4: level4.to_vec(),
+        workspace: None,
+    }
+}

@@ -1,0 +1,353 @@
+//! The scheduler: derivations are computed as soon as their inputs' outputs
+//! are known, fresh ones are restored, stale ones run on up to N threads.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use cairn_store::{Digest, Realisation};
+
+use super::build::{self, Built, Failure, Provenance, Request};
+use crate::plan::Plan;
+use crate::session::Session;
+use crate::ui::{Reporter, Status};
+
+/// How the scheduler behaves.
+pub struct Options<'a> {
+    /// Actions to rebuild even if their derivation has a realisation.
+    pub forced: &'a HashSet<String>,
+    pub jobs: usize,
+    pub continue_on_error: bool,
+}
+
+/// What happened to one action of the plan.
+pub struct ActionOutcome {
+    pub status: Status,
+    pub id: Option<Digest>,
+    pub realisation: Option<Arc<Realisation>>,
+    pub message: String,
+    pub level4: Vec<(String, String)>,
+    pub elapsed: Option<Duration>,
+    /// The action's log, if it ran (successfully or not) in this invocation.
+    pub log: Option<Vec<u8>>,
+    pub failure: Option<Failure>,
+}
+
+impl ActionOutcome {
+    fn new(status: Status, id: Option<Digest>, message: impl Into<String>) -> ActionOutcome {
+        ActionOutcome {
+            status,
+            id,
+            realisation: None,
+            message: message.into(),
+            level4: Vec::new(),
+            elapsed: None,
+            log: None,
+            failure: None,
+        }
+    }
+}
+
+type Done = (String, Digest, Instant, Result<Built>);
+
+pub fn execute(
+    session: &Session,
+    plan: &Plan,
+    opts: &Options,
+    reporter: &Reporter,
+    cancelled: &AtomicBool,
+) -> BTreeMap<String, ActionOutcome> {
+    let position: HashMap<&str, usize> = plan
+        .order
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.as_str(), i))
+        .collect();
+    let mut waiting: HashMap<&str, usize> = HashMap::new();
+    let mut dependants: HashMap<&str, Vec<&str>> = HashMap::new();
+    for a in &plan.order {
+        let needs: BTreeSet<&str> = session.action(a).needs.iter().map(String::as_str).collect();
+        waiting.insert(a, needs.len());
+        for n in needs {
+            dependants.entry(n).or_default().push(a);
+        }
+    }
+    let mut ready: BTreeSet<(usize, &str)> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(a, _)| (position[a], *a))
+        .collect();
+
+    let mut results: BTreeMap<String, ActionOutcome> = BTreeMap::new();
+    let mut manifests: HashMap<String, Digest> = HashMap::new();
+    let mut realised: HashMap<String, Arc<Realisation>> = HashMap::new();
+    let provenance: OnceLock<Provenance> = OnceLock::new();
+    let (tx, rx) = mpsc::channel::<Done>();
+    let mut stopped = false;
+    let mut forced: HashSet<String> = opts.forced.clone();
+    // Withheld actions being rebuilt, and the stale actions waiting for them.
+    let mut rebuild_waiters: HashMap<&str, Vec<&str>> = HashMap::new();
+
+    std::thread::scope(|scope| {
+        let mut running = 0usize;
+        loop {
+            while !stopped && running < opts.jobs.max(1) {
+                let Some((_, name)) = ready.pop_first() else {
+                    break;
+                };
+                let prepared = prepare(session, name, &manifests, forced.contains(name));
+                let (drv, sources, id) = match prepared {
+                    Ok(Prepared::Cached(id, r)) => {
+                        let (status, msg) = if is_withheld(session, &r) {
+                            (
+                                Status::Withheld,
+                                "Outputs known, but their highly_sensitive content is not in this store",
+                            )
+                        } else {
+                            (Status::Cached, "Reusing cached outputs")
+                        };
+                        reporter.finished(name, Some(&id), status, msg);
+                        manifests.insert(name.to_string(), r.outputs.digest());
+                        let r = Arc::new(r);
+                        realised.insert(name.to_string(), r.clone());
+                        let mut o = ActionOutcome::new(status, Some(id), msg);
+                        o.realisation = Some(r);
+                        results.insert(name.to_string(), o);
+                        release(name, &dependants, &mut waiting, &mut ready, &position);
+                        continue;
+                    }
+                    Ok(Prepared::Stale(drv, sources)) => {
+                        // A stale action needs the content of what it reads:
+                        // rebuild withheld inputs first, then come back.
+                        let withheld: Vec<&str> = session
+                            .action(name)
+                            .needs
+                            .iter()
+                            .map(String::as_str)
+                            .filter(|n| {
+                                results
+                                    .get(*n)
+                                    .is_some_and(|o| o.status == Status::Withheld)
+                            })
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .collect();
+                        if !withheld.is_empty() {
+                            for n in withheld {
+                                let n = plan.order[position[n]].as_str();
+                                results.remove(n);
+                                forced.insert(n.to_string());
+                                rebuild_waiters.entry(n).or_default().push(name);
+                                *waiting.get_mut(name).expect("planned") += 1;
+                                ready.insert((position[n], n));
+                            }
+                            continue;
+                        }
+                        let id = drv.id();
+                        (drv, sources, id)
+                    }
+                    Err(e) => {
+                        let msg = format!("{e:#}");
+                        reporter.finished(name, None, Status::Failed, &msg);
+                        results.insert(
+                            name.to_string(),
+                            ActionOutcome::new(Status::Failed, None, msg),
+                        );
+                        stopped |= !opts.continue_on_error;
+                        continue;
+                    }
+                };
+                let provenance = provenance.get_or_init(|| Provenance {
+                    commit: session.commit.clone(),
+                    dirty: !session.from_commit
+                        && session
+                            .git
+                            .as_ref()
+                            .is_some_and(|g| g.is_dirty().unwrap_or(true)),
+                });
+                let upstream: Vec<Arc<Realisation>> = session
+                    .action(name)
+                    .needs
+                    .iter()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .map(|n| realised[n.as_str()].clone())
+                    .collect();
+                reporter.started(name, &id);
+                running += 1;
+                let tx = tx.clone();
+                let force = forced.contains(name);
+                scope.spawn(move || {
+                    let start = Instant::now();
+                    let built = build::build(
+                        session,
+                        &Request {
+                            name,
+                            drv: &drv,
+                            id,
+                            sources: &sources,
+                            upstream,
+                            force,
+                            provenance,
+                            cancelled,
+                        },
+                    );
+                    let _ = tx.send((name.to_string(), id, start, built));
+                });
+            }
+            if running == 0 {
+                break;
+            }
+            let (name, id, start, built) = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(done) => done,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if cancelled.load(Ordering::SeqCst) && !stopped {
+                        stopped = true;
+                        session.executor.cancel_all();
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            running -= 1;
+            let elapsed = start.elapsed();
+            let outcome = match built {
+                Ok(Built::Ran {
+                    realisation,
+                    level4,
+                    log,
+                }) => {
+                    let mut msg = format!("Completed successfully in {}", seconds(elapsed));
+                    if !level4.is_empty() {
+                        msg = format!(
+                            "Completed successfully, but {} file(s) marked as moderately_sensitive were excluded. See job log for details.",
+                            level4.len()
+                        );
+                    }
+                    let mut o = ActionOutcome::new(Status::Ran, Some(id), msg);
+                    o.realisation = Some(Arc::new(realisation));
+                    o.level4 = level4;
+                    o.log = Some(log);
+                    o
+                }
+                Ok(Built::Elsewhere(r)) => {
+                    let mut o = ActionOutcome::new(
+                        Status::Cached,
+                        Some(id),
+                        "Reusing outputs built meanwhile by another cairn run",
+                    );
+                    o.realisation = Some(Arc::new(r));
+                    o
+                }
+                Ok(Built::Failed(f)) => {
+                    let mut o = ActionOutcome::new(Status::Failed, Some(id), f.message.clone());
+                    o.log = Some(f.log.clone());
+                    o.failure = Some(f);
+                    o
+                }
+                Err(e) => ActionOutcome::new(Status::Failed, Some(id), format!("{e:#}")),
+            };
+            let mut o = outcome;
+            o.elapsed = Some(elapsed);
+            reporter.finished(&name, Some(&id), o.status, &o.message);
+            let name_ref = plan.order[position[name.as_str()]].as_str();
+            if let Some(r) = &o.realisation {
+                manifests.insert(name.clone(), r.outputs.digest());
+                realised.insert(name.clone(), r.clone());
+                match rebuild_waiters.remove(name_ref) {
+                    Some(waiters) => {
+                        let only: HashMap<&str, Vec<&str>> = HashMap::from([(name_ref, waiters)]);
+                        release(name_ref, &only, &mut waiting, &mut ready, &position);
+                    }
+                    None => release(name_ref, &dependants, &mut waiting, &mut ready, &position),
+                }
+            } else {
+                stopped |= !opts.continue_on_error;
+            }
+            results.insert(name, o);
+        }
+    });
+
+    // Whatever never started: dependants of a failure, or cut off by a stop.
+    for a in &plan.order {
+        if results.contains_key(a) {
+            continue;
+        }
+        let failed_need = session
+            .action(a)
+            .needs
+            .iter()
+            .any(|n| results.get(n).is_some_and(|o| o.realisation.is_none()));
+        let message = if cancelled.load(Ordering::SeqCst) {
+            "Cancelled by user"
+        } else if failed_need {
+            "Not starting as dependency failed"
+        } else {
+            "Not started: the run stopped at the first failure (use --continue-on-error to run independent actions)"
+        };
+        reporter.finished(a, None, Status::DependencyFailed, message);
+        results.insert(
+            a.clone(),
+            ActionOutcome::new(Status::DependencyFailed, None, message),
+        );
+    }
+    results
+}
+
+/// Whether some highly_sensitive output of `r` has no content in the store
+/// (it came from an archive or remote that withheld it).
+fn is_withheld(session: &Session, r: &Realisation) -> bool {
+    r.outputs
+        .files
+        .values()
+        .any(|e| e.level == "highly_sensitive" && !session.store.has_object(&e.object))
+}
+
+enum Prepared<'s> {
+    Cached(Digest, Realisation),
+    Stale(
+        cairn_store::Derivation,
+        std::borrow::Cow<'s, crate::sources::SourceTree>,
+    ),
+}
+
+fn prepare<'s>(
+    session: &'s Session,
+    name: &str,
+    manifests: &HashMap<String, Digest>,
+    forced: bool,
+) -> Result<Prepared<'s>> {
+    let inputs = session
+        .inputs_of(name, manifests)
+        .expect("an action is ready only when its needs have outputs");
+    let sources = session.sources_for(name)?;
+    let drv = session.derivation(name, &sources, inputs)?;
+    let id = drv.id();
+    if !forced && let Some(r) = session.realisation(&id)? {
+        return Ok(Prepared::Cached(id, r));
+    }
+    Ok(Prepared::Stale(drv, sources))
+}
+
+fn release<'a>(
+    name: &'a str,
+    dependants: &HashMap<&'a str, Vec<&'a str>>,
+    waiting: &mut HashMap<&'a str, usize>,
+    ready: &mut BTreeSet<(usize, &'a str)>,
+    position: &HashMap<&'a str, usize>,
+) {
+    for d in dependants.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+        let n = waiting.get_mut(d).expect("dependant is planned");
+        *n -= 1;
+        if *n == 0 {
+            ready.insert((position[d], d));
+        }
+    }
+}
+
+pub fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}

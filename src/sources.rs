@@ -1,0 +1,187 @@
+//! The source files an action can see, and their Merkle hash.
+//!
+//! Visible means what the OpenSAFELY runner copies into `/workspace`: every file
+//! of the project (in git: tracked plus untracked-but-not-ignored) except
+//! `.git/`, `metadata/`, `.cairn/`, cairn's own `project.yaml` and `cairn.toml`
+//! (their meaning enters derivations through other fields), and every path
+//! matching any action's output pattern.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use cairn_store::{Digest, Kind};
+use globset::{GlobSet, GlobSetBuilder};
+
+use crate::git::Git;
+use crate::outputs::AllPatterns;
+use crate::statcache::StatCache;
+
+/// Top-level entries that are never sources.
+const HIDDEN_DIRS: &[&str] = &[".git", "metadata", ".cairn"];
+const HIDDEN_FILES: &[&str] = &["project.yaml", "cairn.toml"];
+
+/// One visible file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// `/`-separated, relative to the project directory.
+    pub path: String,
+    pub digest: Digest,
+    pub executable: bool,
+}
+
+/// A set of visible files, sorted by path.
+#[derive(Clone, Debug, Default)]
+pub struct SourceTree {
+    /// Where the files are read from (the project, or an exported commit).
+    pub root: PathBuf,
+    pub files: Vec<SourceFile>,
+    /// The tree's digest, computed once.
+    digest: OnceLock<Digest>,
+}
+
+impl SourceTree {
+    /// Scans `root`: lists the visible files (from git when `git` is given) and
+    /// hashes them through `cache`.
+    pub fn scan(
+        root: &Path,
+        git: Option<&Git>,
+        outputs: &AllPatterns,
+        cache: &mut StatCache,
+    ) -> Result<SourceTree> {
+        let listed = match git {
+            Some(g) => g.visible_files()?,
+            None => crate::outputs::list_files(root)?,
+        };
+        let paths: Vec<String> = listed
+            .into_iter()
+            .filter(|p| is_visible(p) && !outputs.is_match(p))
+            .collect();
+        let hashed = cache.digests(root, &paths)?;
+        cache.retain(&paths.iter().map(String::as_str).collect());
+        let files = paths
+            .into_iter()
+            .zip(hashed)
+            .map(|(path, h)| SourceFile {
+                path,
+                digest: h.digest,
+                executable: h.stamp.executable(),
+            })
+            .collect();
+        Ok(SourceTree {
+            root: root.to_path_buf(),
+            files,
+            digest: OnceLock::new(),
+        })
+    }
+
+    /// The subset of files matching any of `globs` (OpenSAFELY-style patterns,
+    /// `*` not crossing `/`).
+    pub fn narrow(&self, globs: &[String]) -> Result<SourceTree> {
+        let set = glob_set(globs)?;
+        Ok(SourceTree {
+            root: self.root.clone(),
+            files: self
+                .files
+                .iter()
+                .filter(|f| set.is_match(&f.path))
+                .cloned()
+                .collect(),
+            digest: OnceLock::new(),
+        })
+    }
+
+    /// The canonical listing: one `mode digest path` line per file.
+    pub fn listing(&self) -> String {
+        let mut s = String::with_capacity(self.files.len() * 100);
+        for f in &self.files {
+            let mode = if f.executable { "755" } else { "644" };
+            s.push_str(mode);
+            s.push(' ');
+            s.push_str(&f.digest.to_hex());
+            s.push(' ');
+            s.push_str(&f.path);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The Merkle hash of the tree: its listing hashed as a source tree.
+    pub fn digest(&self) -> Digest {
+        *self
+            .digest
+            .get_or_init(|| Kind::SourceTree.digest(self.listing().as_bytes()))
+    }
+
+    /// Copies every file into `dest` (reflink where the filesystem can).
+    pub fn copy_into(&self, dest: &Path) -> Result<()> {
+        for f in &self.files {
+            let to = dest.join(&f.path);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let from = self.root.join(&f.path);
+            reflink_copy::reflink_or_copy(&from, &to)
+                .with_context(|| format!("copying {} into the workspace", from.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a listing written by [`SourceTree::listing`] into (path, digest) pairs.
+pub fn parse_listing(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let _mode = it.next()?;
+            let digest = it.next()?.to_string();
+            Some((it.next()?.to_string(), digest))
+        })
+        .collect()
+}
+
+fn is_visible(path: &str) -> bool {
+    let first = path.split('/').next().unwrap_or(path);
+    !(HIDDEN_DIRS.contains(&first) && path.len() > first.len() || HIDDEN_FILES.contains(&path))
+}
+
+fn glob_set(globs: &[String]) -> Result<GlobSet> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(crate::outputs::compile(g)?);
+    }
+    Ok(b.build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_entries_are_not_visible() {
+        assert!(!is_visible(".git/config"));
+        assert!(!is_visible("metadata/a.log"));
+        assert!(!is_visible(".cairn/statcache"));
+        assert!(!is_visible("project.yaml"));
+        assert!(is_visible("analysis/project.yaml"));
+        assert!(is_visible("metadata.csv"));
+        assert!(is_visible("analysis/x.py"));
+    }
+
+    #[test]
+    fn the_digest_depends_on_paths_content_and_mode() {
+        let d = Kind::Object.digest(b"x");
+        let t = |path: &str, executable| SourceTree {
+            root: PathBuf::new(),
+            files: vec![SourceFile {
+                path: path.into(),
+                digest: d,
+                executable,
+            }],
+            digest: OnceLock::new(),
+        };
+        assert_ne!(t("a", false).digest(), t("b", false).digest());
+        assert_ne!(t("a", false).digest(), t("a", true).digest());
+        assert_eq!(t("a", false).digest(), t("a", false).digest());
+    }
+}

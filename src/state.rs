@@ -1,0 +1,101 @@
+//! What cairn last did in this project: `.cairn/state.json`.
+//!
+//! It records, for each action, the derivation whose outputs are in the
+//! project, and for each materialised output file the object written and the
+//! stat data it had right after, so later runs can tell (without reading
+//! content) whether the user edited or deleted it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cairn_store::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::statcache::Stamp;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ProjectState {
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionState>,
+    #[serde(default)]
+    pub files: BTreeMap<String, FileState>,
+}
+
+/// The realised derivation of an action whose outputs are in the project.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ActionState {
+    pub derivation: Digest,
+    /// Store object holding the source listing the derivation was built from
+    /// (for `cairn explain`).
+    pub sources_listing: Option<Digest>,
+}
+
+/// A materialised output file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileState {
+    pub action: String,
+    pub object: Digest,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub ino: u64,
+    /// When the stat data was taken (for the racy-timestamp rule).
+    pub recorded_at_ns: i64,
+}
+
+impl FileState {
+    /// Whether `stamp` proves the file still holds `object` without reading it.
+    pub fn proves(&self, stamp: &Stamp) -> bool {
+        stamp.size == self.size
+            && stamp.mtime_ns == self.mtime_ns
+            && stamp.ctime_ns == self.ctime_ns
+            && stamp.ino == self.ino
+            && stamp.settled(self.recorded_at_ns)
+    }
+}
+
+impl ProjectState {
+    pub fn path(project_dir: &Path) -> PathBuf {
+        project_dir.join(".cairn").join("state.json")
+    }
+
+    /// Loads the state; a missing file is an empty state. A corrupt one is
+    /// also treated as empty (everything will be re-checked), with a warning.
+    pub fn load(project_dir: &Path) -> ProjectState {
+        let path = Self::path(project_dir);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: ignoring unreadable {} ({e}); outputs will be re-checked",
+                    path.display()
+                );
+                ProjectState::default()
+            }),
+            Err(_) => ProjectState::default(),
+        }
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, project_dir: &Path) -> Result<()> {
+        let path = Self::path(project_dir);
+        let dir = path.parent().expect("state file has a parent");
+        std::fs::create_dir_all(dir)?;
+        ensure_gitignore(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        serde_json::to_writer(&mut tmp, self)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// `.cairn/` holds only caches and state of this machine: keep it out of git.
+fn ensure_gitignore(dir: &Path) -> Result<()> {
+    let gi = dir.join(".gitignore");
+    if !gi.exists() {
+        std::fs::write(&gi, "*\n")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! `cargo xtask bench run`: cairn's run overhead and no-op rerun, against
+//! running the same commands directly and against `dvc repro` on the same
+//! pipeline. Everything is measured in one run and reported as ratios.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{median, release_binary, report_row};
+
+/// The shape of the generated pipeline.
+pub struct Shape {
+    pub actions: usize,
+    pub files_per_action: usize,
+    pub file_size: usize,
+    /// Actions form chains of this length (each needs the previous one).
+    pub chain: usize,
+}
+
+impl Shape {
+    pub fn from_args(args: &[String]) -> Result<Shape> {
+        let mut s = Shape {
+            actions: 1000,
+            files_per_action: 10,
+            file_size: 200 * 1024,
+            chain: 10,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut val = || -> Result<usize> { Ok(it.next().context("missing value")?.parse()?) };
+            match a.as_str() {
+                "--actions" => s.actions = val()?,
+                "--files-per-action" => s.files_per_action = val()?,
+                "--file-size" => s.file_size = val()?,
+                "--small" => {
+                    s.actions = 50;
+                    s.file_size = 4096;
+                }
+                other => bail!("unknown bench run option {other}"),
+            }
+        }
+        Ok(s)
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let shape = Shape::from_args(args)?;
+    let cairn = release_binary()?;
+    let work = PathBuf::from("target/bench/run");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let work = std::fs::canonicalize(&work)?;
+    let total = shape.actions * shape.files_per_action * shape.file_size;
+    println!(
+        "bench run: {} actions, {} output files, {:.2} GB",
+        shape.actions,
+        shape.actions * shape.files_per_action,
+        total as f64 / 1e9
+    );
+
+    // 1. The same commands, run directly in dependency order.
+    let direct_dir = work.join("direct");
+    generate(&direct_dir, &shape)?;
+    let direct = time(|| {
+        for i in 0..shape.actions {
+            sh(&direct_dir, &["gen.sh", &i.to_string()])?;
+        }
+        Ok(())
+    })?;
+
+    // 2. cairn, cold and no-op.
+    let project = work.join("cairn");
+    generate(&project, &shape)?;
+    let store = work.join("store");
+    let run = |args: &[&str]| -> Result<()> {
+        let out = Command::new(&cairn)
+            .arg("run")
+            .args(args)
+            .arg("--project-dir")
+            .arg(&project)
+            .arg("--store")
+            .arg(&store)
+            .args(["-j", "1"])
+            .env("CAIRN_NO_SANDBOX", "1")
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cairn run failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    };
+    let cold = time(|| run(&["run_all"]))?;
+    // The first no-op after a cold run may rehash files written within the
+    // racy-timestamp margin; settle, then measure.
+    std::thread::sleep(Duration::from_secs(3));
+    run(&["run_all"])?;
+    let noop = median(
+        (0..5)
+            .map(|_| time(|| run(&["run_all"])))
+            .collect::<Result<Vec<_>>>()?,
+    );
+
+    // 3. DVC on the same pipeline.
+    let dvc = dvc_binary(&work)?;
+    let dvc_dir = work.join("dvc");
+    generate(&dvc_dir, &shape)?;
+    write_dvc_yaml(&dvc_dir, &shape)?;
+    run_ok(
+        Command::new(&dvc)
+            .args(["init", "--no-scm", "-q"])
+            .current_dir(&dvc_dir),
+    )?;
+    let dvc_cold = time(|| {
+        run_ok(
+            Command::new(&dvc)
+                .args(["repro", "-q"])
+                .current_dir(&dvc_dir),
+        )
+    })?;
+    run_ok(
+        Command::new(&dvc)
+            .args(["repro", "-q"])
+            .current_dir(&dvc_dir),
+    )?;
+    let dvc_noop = median(
+        (0..3)
+            .map(|_| {
+                time(|| {
+                    run_ok(
+                        Command::new(&dvc)
+                            .args(["repro", "-q"])
+                            .current_dir(&dvc_dir),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+    );
+
+    let per_action = (cold.saturating_sub(direct)).as_secs_f64() * 1000.0 / shape.actions as f64;
+    println!();
+    report_row("commands run directly", direct, None);
+    report_row("cairn run run_all (cold)", cold, Some(("direct", direct)));
+    report_row("dvc repro (cold)", dvc_cold, Some(("direct", direct)));
+    report_row("cairn run run_all (no-op)", noop, None);
+    report_row("dvc repro (no-op)", dvc_noop, None);
+    println!();
+    println!(
+        "per-action overhead of cairn (cold − direct) / actions: {per_action:.2} ms (target < 10 ms + input copying)"
+    );
+    println!(
+        "no-op: {:.1} ms (target < 100 ms); dvc repro / cairn = {:.1}× (target ≥ 20×)",
+        noop.as_secs_f64() * 1000.0,
+        dvc_noop.as_secs_f64() / noop.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Writes the project: `gen.sh` and a `project.yaml` (v4) of chained actions.
+fn generate(dir: &Path, shape: &Shape) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("gen.sh"),
+        format!(
+            "set -e\nmkdir -p output/a$1\nfor j in $(seq 1 {files}); do head -c {size} /dev/urandom > output/a$1/f$j.bin; done\n",
+            files = shape.files_per_action,
+            size = shape.file_size
+        ),
+    )?;
+    let mut y = String::from("version: \"4.0\"\nactions:\n");
+    for i in 0..shape.actions {
+        y.push_str(&format!("  a{i}:\n    run: sh:v1 gen.sh {i}\n"));
+        if i % shape.chain != 0 {
+            y.push_str(&format!("    needs: [a{}]\n", i - 1));
+        }
+        y.push_str(&format!(
+            "    outputs:\n      highly_sensitive:\n        data: output/a{i}/*.bin\n"
+        ));
+    }
+    std::fs::write(dir.join("project.yaml"), y)?;
+    std::fs::write(dir.join("cairn.toml"), "[images.sh]\ncommand = [\"sh\"]\n")?;
+    Ok(())
+}
+
+fn write_dvc_yaml(dir: &Path, shape: &Shape) -> Result<()> {
+    let mut y = String::from("stages:\n");
+    for i in 0..shape.actions {
+        y.push_str(&format!(
+            "  a{i}:\n    cmd: sh gen.sh {i}\n    deps:\n      - gen.sh\n"
+        ));
+        if i % shape.chain != 0 {
+            y.push_str(&format!("      - output/a{}\n", i - 1));
+        }
+        y.push_str(&format!("    outs:\n      - output/a{i}\n"));
+    }
+    std::fs::write(dir.join("dvc.yaml"), y)?;
+    Ok(())
+}
+
+/// DVC from PyPI, in a venv under target/bench.
+fn dvc_binary(work: &Path) -> Result<PathBuf> {
+    let venv = work.parent().expect("bench dir").join("dvc-venv");
+    let dvc = venv.join("bin/dvc");
+    if !dvc.exists() {
+        println!("installing dvc into {} …", venv.display());
+        run_ok(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run_ok(Command::new(venv.join("bin/pip")).args(["install", "-q", "dvc"]))?;
+    }
+    Ok(dvc)
+}
+
+fn sh(dir: &Path, args: &[&str]) -> Result<()> {
+    run_ok(Command::new("sh").args(args).current_dir(dir))
+}
+
+fn run_ok(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn time(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed())
+}
