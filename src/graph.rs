@@ -1,6 +1,7 @@
 //! `cairn graph`: the action DAG as Graphviz DOT or Mermaid, edges pointing from an
 //! action to those that need it. Nodes can be marked fresh, stale or never run.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -8,28 +9,18 @@ use std::process::ExitCode;
 
 use crate::cli::GraphFormat;
 use crate::project::{self, Project};
+pub use crate::status::State as NodeState;
 
-/// What the run engine knows about an action's outputs.
-#[allow(
-    dead_code,
-    reason = "marked by the run engine; `cairn graph` has no states yet"
-)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeState {
-    /// Its derivation has a realisation: nothing to run.
-    Fresh,
-    /// Something it depends on changed since it last ran.
-    Stale,
-    NeverRun,
+/// Graphviz and Mermaid styles of a node's state.
+trait Styled {
+    fn class(self) -> &'static str;
+    fn dot_style(self) -> &'static str;
+    fn mermaid_style(self) -> &'static str;
 }
 
-impl NodeState {
+impl Styled for NodeState {
     fn class(self) -> &'static str {
-        match self {
-            NodeState::Fresh => "fresh",
-            NodeState::Stale => "stale",
-            NodeState::NeverRun => "never_run",
-        }
+        self.as_str()
     }
 
     fn dot_style(self) -> &'static str {
@@ -49,8 +40,13 @@ impl NodeState {
     }
 }
 
-/// Runs `cairn graph` (no states yet: the store is not consulted).
-pub fn run(project_dir: &Path, format: GraphFormat) -> anyhow::Result<ExitCode> {
+/// Runs `cairn graph`. Nodes are marked fresh, stale or never run when the
+/// store can be consulted; otherwise the bare graph is printed.
+pub fn run(
+    project_dir: &Path,
+    store: &crate::cli::StoreArgs,
+    format: GraphFormat,
+) -> anyhow::Result<ExitCode> {
     let project = match project::load(project_dir) {
         Ok((project, _warnings)) => project,
         Err(e) => {
@@ -58,7 +54,12 @@ pub fn run(project_dir: &Path, format: GraphFormat) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
-    let text = render(&project, format, &|_| None);
+    let states: HashMap<String, NodeState> =
+        crate::session::Session::open_quiet(project_dir, store)
+            .and_then(|session| crate::status::evaluate(&session))
+            .map(|evaluated| evaluated.into_iter().map(|e| (e.name, e.state)).collect())
+            .unwrap_or_default();
+    let text = render(&project, format, &|name| states.get(name).copied());
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         // `cairn graph | head` is not a failure.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),

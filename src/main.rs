@@ -43,7 +43,10 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<project::InvalidProject>() {
+                Some(invalid) => eprintln!("{invalid}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -53,8 +56,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { project, format } => check::run(&project.project_dir, format),
         Command::Graph {
-            project, format, ..
-        } => graph::run(&project.project_dir, format),
+            project,
+            store,
+            format,
+        } => graph::run(&project.project_dir, &store, format),
         Command::Store { command, store } => store_cmd::run(command, &store),
         Command::Run(args) => run::run(args),
         Command::Status {

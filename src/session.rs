@@ -30,6 +30,9 @@ pub struct Session {
     /// Whether sources come from the tree of `commit` rather than the work tree.
     pub from_commit: bool,
     pub sources: SourceTree,
+    /// How many source files had to be read to hash them (0 when the stat
+    /// cache proved every file unchanged).
+    pub sources_hashed: usize,
     pub state: ProjectState,
     /// Keeps an exported commit tree alive while the session lasts.
     _export: Option<tempfile::TempDir>,
@@ -46,13 +49,19 @@ pub struct SessionOptions<'a> {
 
 impl Session {
     pub fn open(opts: SessionOptions) -> Result<Session> {
+        Self::open_with(opts, true)
+    }
+
+    fn open_with(opts: SessionOptions, verbose: bool) -> Result<Session> {
         let project_dir = opts.project_dir.to_path_buf();
         let (project, warnings) = crate::project::load(&project_dir)?;
-        for w in &warnings {
-            eprintln!("warning: {}", w.message);
+        if verbose {
+            for w in &warnings {
+                eprintln!("warning: {}", w.message);
+            }
         }
         let config = Config::load(&project_dir)?;
-        if let Some(remote) = &config.remote {
+        if verbose && let Some(remote) = &config.remote {
             eprintln!(
                 "warning: cairn.toml: [remote] url = {:?} is ignored: this version of cairn has no remote cache",
                 remote.url
@@ -71,7 +80,7 @@ impl Session {
         )?;
         let git = Git::discover(&project_dir);
         let outputs = AllPatterns::new(&project)?;
-        let (commit, from_commit, export, sources) = match opts.commit {
+        let (commit, from_commit, export, sources, sources_hashed) = match opts.commit {
             Some(rev) => {
                 let g = git
                     .as_ref()
@@ -82,7 +91,7 @@ impl Session {
                 g.export(&commit, &tree)?;
                 let mut cache = StatCache::in_memory();
                 let sources = SourceTree::scan(&tree, None, &outputs, &mut cache)?;
-                (Some(commit), true, Some(tmp), sources)
+                (Some(commit), true, Some(tmp), sources, cache.hashed)
             }
             None => {
                 let mut cache = StatCache::load(&project_dir.join(".cairn").join("statcache"));
@@ -90,7 +99,14 @@ impl Session {
                 if let Err(e) = cache.save() {
                     eprintln!("warning: could not save the file hash cache: {e:#}");
                 }
-                (git.as_ref().and_then(Git::head), false, None, sources)
+                let hashed = cache.hashed;
+                (
+                    git.as_ref().and_then(Git::head),
+                    false,
+                    None,
+                    sources,
+                    hashed,
+                )
             }
         };
         let state = ProjectState::load(&project_dir);
@@ -105,9 +121,25 @@ impl Session {
             commit,
             from_commit,
             sources,
+            sources_hashed,
             state,
             _export: export,
         })
+    }
+
+    /// A session for inspection that prints no warnings (the caller has
+    /// already loaded the project and reported its problems).
+    pub fn open_quiet(project_dir: &Path, store: &crate::cli::StoreArgs) -> Result<Session> {
+        Self::open_with(
+            SessionOptions {
+                project_dir,
+                store: store.store.as_deref(),
+                executor: None,
+                commit: None,
+                docker: exec::DockerOptions::default(),
+            },
+            false,
+        )
     }
 
     pub fn action(&self, name: &str) -> &Action {

@@ -70,6 +70,8 @@ pub struct StatCache {
     file: PathBuf,
     entries: HashMap<String, Entry>,
     changed: bool,
+    /// How many files had to be read (their stat data proved nothing).
+    pub hashed: usize,
 }
 
 /// A file's content digest and the stat data it was taken with.
@@ -90,6 +92,7 @@ impl StatCache {
             file: file.to_path_buf(),
             entries,
             changed: false,
+            hashed: 0,
         }
     }
 
@@ -99,6 +102,7 @@ impl StatCache {
             file: PathBuf::new(),
             entries: HashMap::new(),
             changed: false,
+            hashed: 0,
         }
     }
 
@@ -115,7 +119,7 @@ impl StatCache {
         paths: &[String],
         clock: fn() -> i64,
     ) -> Result<Vec<Hashed>> {
-        let results: Vec<Result<(Hashed, bool)>> = paths
+        let results: Vec<Result<(Hashed, Option<bool>)>> = paths
             .par_iter()
             .map(|p| {
                 let full = root.join(p);
@@ -130,18 +134,19 @@ impl StatCache {
                             digest: e.digest,
                             stamp,
                         },
-                        false,
+                        None,
                     ));
                 }
                 let hashed_at = clock();
                 let digest = hash_file(&full)?;
-                Ok((Hashed { digest, stamp }, stamp.settled(hashed_at)))
+                Ok((Hashed { digest, stamp }, Some(stamp.settled(hashed_at))))
             })
             .collect();
         let mut out = Vec::with_capacity(paths.len());
         for (p, r) in paths.iter().zip(results) {
-            let (h, cacheable) = r?;
-            if cacheable {
+            let (h, read) = r?;
+            self.hashed += usize::from(read.is_some());
+            if read == Some(true) {
                 self.entries.insert(
                     p.clone(),
                     Entry {
@@ -150,7 +155,7 @@ impl StatCache {
                     },
                 );
                 self.changed = true;
-            } else if self.entries.get(p).is_some_and(|e| e.stamp != h.stamp) {
+            } else if read.is_some() && self.entries.get(p).is_some_and(|e| e.stamp != h.stamp) {
                 self.entries.remove(p);
                 self.changed = true;
             }

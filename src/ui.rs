@@ -157,9 +157,11 @@ impl Reporter {
     }
 
     /// The closing event of a run.
-    pub fn done(&self, ok: bool) {
+    /// `files_hashed` counts the files whose content had to be read to know
+    /// it: 0 for an up-to-date project whose files are settled.
+    pub fn done(&self, ok: bool, files_hashed: usize) {
         if let Mode::Json = self.mode {
-            emit(json!({"event": "done", "ok": ok}));
+            emit(json!({"event": "done", "ok": ok, "files_hashed": files_hashed}));
         }
     }
 }

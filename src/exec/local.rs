@@ -131,9 +131,11 @@ impl Executor for LocalExecutor {
             let mut c = Command::new("bwrap");
             c.args(sandbox_root()?);
             c.args(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
+            // The project and the store are hidden behind empty read-only
+            // directories: an action sees only its workspace.
             for h in &self.hidden {
                 if h.is_dir() {
-                    c.arg("--tmpfs").arg(h);
+                    c.arg("--tmpfs").arg(h).arg("--remount-ro").arg(h);
                 }
             }
             c.arg("--bind").arg(job.workspace).arg("/workspace");

@@ -141,8 +141,22 @@ impl Source {
     }
 }
 
+/// `project.yaml` is invalid; the text is the rendered diagnostics, each
+/// already saying `file:line:col: error:`.
+#[derive(Debug)]
+pub struct InvalidProject(pub String);
+
+impl std::fmt::Display for InvalidProject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidProject {}
+
 /// Loads the valid project of `project_dir`, with its warnings. An invalid project is
-/// an error whose text is every problem rendered as `file:line:col: error: …`.
+/// an [`InvalidProject`] error whose text is every problem rendered as
+/// `file:line:col: error: …`.
 pub fn load(project_dir: &Path) -> anyhow::Result<(Project, Vec<Diagnostic>)> {
     let source = Source::read(project_dir)?;
     let checked = check_bytes(&source.bytes);
@@ -156,7 +170,7 @@ pub fn load(project_dir: &Path) -> anyhow::Result<(Project, Vec<Diagnostic>)> {
                 colour: false,
             };
             let rendered = renderer.render_all(&checked.errors, Severity::Error);
-            anyhow::bail!("{}", rendered.trim_end())
+            Err(InvalidProject(rendered.trim_end().to_string()).into())
         }
     }
 }

@@ -75,7 +75,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut state = std::mem::take(&mut session.state);
     let reconciled = reconcile::reconcile(&session, &plan, &results, &mut state, &reporter);
     state.save(&session.project_dir)?;
-    reconciled?;
+    let outputs_hashed = reconciled?;
     let _ = session
         .store
         .set_root(&root_name(&session.project_dir), &roots(&state));
@@ -86,7 +86,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if !reporter.is_json() {
         summary(&session, &plan, &results);
     }
-    reporter.done(ok);
+    reporter.done(ok, session.sources_hashed + outputs_hashed);
     Ok(if was_cancelled {
         ExitCode::from(130)
     } else if ok {

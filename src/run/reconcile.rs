@@ -30,7 +30,8 @@ pub fn reconcile(
     results: &BTreeMap<String, ActionOutcome>,
     state: &mut ProjectState,
     reporter: &Reporter,
-) -> Result<()> {
+) -> Result<usize> {
+    let mut hashed = 0;
     let dir = &session.project_dir;
     let mut desired: BTreeMap<String, Want> = BTreeMap::new();
     for a in &plan.order {
@@ -83,7 +84,10 @@ pub fn reconcile(
             continue;
         }
         let same_content = match &stamp {
-            Some(s) if s.size == entry.size => hash_file(&full)? == entry.object,
+            Some(s) if s.size == entry.size => {
+                hashed += 1;
+                hash_file(&full)? == entry.object
+            }
             _ => false,
         };
         if !same_content {
@@ -141,7 +145,7 @@ pub fn reconcile(
             }
         }
     }
-    Ok(())
+    Ok(hashed)
 }
 
 /// Writes `metadata/<action>.log` when the action ran or failed now, or when

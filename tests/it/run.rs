@@ -537,3 +537,149 @@ fn withheld_content_is_rebuilt_only_when_a_stale_action_needs_it() {
     );
     assert!(path.exists(), "the rebuild put the content back");
 }
+
+#[test]
+fn an_up_to_date_project_is_checked_without_reading_files() {
+    let s = pipeline();
+    assert_eq!(s.run(&["run_all"]).code, 0);
+    // Files written less than 2 s before they were hashed are racy and are
+    // hashed again once; after that, stat data alone proves them unchanged.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(s.run(&["run_all"]).code, 0);
+    let r = s.run(&["run_all"]);
+    let done = r
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "done")
+        .expect("a done event");
+    assert_eq!(done["files_hashed"], 0, "{r:?}");
+    // An edit is still seen.
+    s.write(
+        "analysis/report.py",
+        &format!("{}\n", s.read("analysis/report.py")),
+    );
+    let r = s.run(&["run_all"]);
+    assert_eq!(r.with_status("ran"), names(&["report"]), "{r:?}");
+}
+
+#[test]
+fn dry_run_says_what_would_run_and_runs_nothing() {
+    let s = pipeline();
+    assert_eq!(s.run(&["describe"]).code, 0);
+    s.write(
+        "analysis/prepare.py",
+        &format!("# v2\n{}", s.read("analysis/prepare.py")),
+    );
+    let r = s.cairn(&["run", "run_all", "--dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("prepare (") && r.stdout.contains("would run: never run"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("describe (") && r.stdout.contains("fresh: would restore"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("analyse (id not yet known): would run after its dependencies"),
+        "{r:?}"
+    );
+    assert!(!s.exists("output/data.csv"), "nothing ran");
+}
+
+#[test]
+fn sandboxed_actions_have_no_network_and_cannot_touch_the_project() {
+    let s = pipeline();
+    let project_file = s.file("project.yaml");
+    s.write(
+        "analysis/describe.py",
+        &format!(
+            "import os\nos.makedirs('output', exist_ok=True)\n\
+             seen = 'visible' if os.path.exists({p:?}) else 'hidden'\n\
+             try:\n    open({p:?}, 'a').write('x')\n    wrote = 'wrote'\nexcept OSError:\n    wrote = 'refused'\n\
+             nets = ','.join(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))\n\
+             open('output/description.txt', 'w').write(f'{{nets}} {{seen}} {{wrote}} {{os.getcwd()}}')\n",
+            p = project_file.to_str().unwrap()
+        ),
+    );
+    let r = s.run(&["describe"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        s.read("output/description.txt"),
+        "lo hidden refused /workspace"
+    );
+    assert!(!s.read("project.yaml").ends_with('x'));
+}
+
+#[test]
+fn log_prints_the_actions_log() {
+    let s = pipeline();
+    s.write(
+        "analysis/describe.py",
+        "import os\nos.makedirs('output', exist_ok=True)\nprint('hello from describe')\nopen('output/description.txt', 'w').write('x')\n",
+    );
+    assert_eq!(s.run(&["describe"]).code, 0);
+    let r = s.cairn(&["log", "describe"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("hello from describe"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("output/description.txt  - moderately_sensitive"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn graph_marks_fresh_and_never_run_actions() {
+    let s = pipeline();
+    assert_eq!(s.run(&["describe"]).code, 0);
+    let r = s.cairn(&["graph"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(&format!("\"{name}\" [")))
+            .unwrap_or_else(|| panic!("no node {name}: {r:?}"))
+            .to_string()
+    };
+    assert!(line("describe").contains("fillcolor"), "{r:?}");
+    assert!(line("prepare").contains("dashed"), "{r:?}");
+}
+
+#[test]
+fn the_example_study_reruns_only_what_an_edit_affects() {
+    let s = Study::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/study");
+    for f in [
+        "project.yaml",
+        "cairn.toml",
+        "analysis/study_definition.py",
+        "analysis/cohortextractor.py",
+        "analysis/feasibility.py",
+        "analysis/cr_analysis_dataset.py",
+        "analysis/an_ccount_crude.py",
+    ] {
+        s.write(f, &std::fs::read_to_string(example.join(f)).unwrap());
+    }
+    s.commit("the example study");
+    let first = s.run(&["run_all"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(
+        first.with_status("ran"),
+        names(&["anCASE", "crMAIN", "feasibility", "generate_cohort"])
+    );
+    assert_eq!(s.read("output/input.csv").lines().count(), 2001);
+    assert!(s.read("output/tpp_sgss_counts.svg").starts_with("<svg"));
+
+    let second = s.run(&["run_all"]);
+    assert!(second.with_status("ran").is_empty(), "{second:?}");
+
+    s.write(
+        "analysis/an_ccount_crude.py",
+        &s.read("analysis/an_ccount_crude.py")
+            .replace("n if n > 7 else 0", "n if n > 10 else 0"),
+    );
+    let third = s.run(&["run_all"]);
+    assert_eq!(third.with_status("ran"), names(&["anCASE"]), "{third:?}");
+}
