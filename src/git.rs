@@ -14,13 +14,22 @@ pub struct Git {
 }
 
 impl Git {
-    /// The repository containing `dir`, if it is in one (and git is installed).
+    /// The repository containing `dir`, if it is in one (and git is
+    /// installed). A project that its enclosing repository ignores (say, one
+    /// generated under a build directory) is not managed by it: `None`.
     pub fn discover(dir: &Path) -> Option<Git> {
         let out = git_cmd(dir)
             .args(["rev-parse", "--is-inside-work-tree"])
             .output()
             .ok()?;
-        (out.status.success() && out.stdout.starts_with(b"true")).then(|| Git {
+        if !(out.status.success() && out.stdout.starts_with(b"true")) {
+            return None;
+        }
+        let ignored = git_cmd(dir)
+            .args(["check-ignore", "-q", "project.yaml"])
+            .status()
+            .ok()?;
+        (!ignored.success()).then(|| Git {
             dir: dir.to_path_buf(),
         })
     }

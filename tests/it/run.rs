@@ -683,3 +683,25 @@ fn the_example_study_reruns_only_what_an_edit_affects() {
     let third = s.run(&["run_all"]);
     assert_eq!(third.with_status("ran"), names(&["anCASE"]), "{third:?}");
 }
+
+#[test]
+fn a_project_its_enclosing_repository_ignores_is_read_from_disk() {
+    let s = pipeline();
+    s.write(".gitignore", "build/\n");
+    let inner = "build/generated";
+    for f in ["project.yaml", "analysis/describe.py"] {
+        s.write(&format!("{inner}/{f}"), &s.read(f));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["run", "describe", "--format", "json", "--project-dir"])
+        .arg(s.file(inner))
+        .env("CAIRN_STORE", s.store.path())
+        .output()
+        .unwrap();
+    let r = crate::study::ran(out);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        s.read(&format!("{inner}/output/description.txt")),
+        "three rows\n"
+    );
+}
