@@ -4,7 +4,7 @@
 //! character is literal. A file matched by several patterns takes the level of
 //! the last one. Files matching no pattern are not outputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -73,22 +73,61 @@ impl ActionPatterns {
 }
 
 /// Every output pattern of every action: the files no action can see as sources.
-pub struct AllPatterns(GlobSet);
+///
+/// Real projects have thousands of patterns, so they are indexed by what is
+/// literal in them: exact paths in a hash set, patterns whose `*` is only in
+/// the file name grouped by their directory, and only patterns with a `*` in a
+/// directory component in one general set. A path is then tested against the
+/// few patterns that could match it.
+pub struct AllPatterns {
+    exact: HashSet<String>,
+    by_dir: HashMap<String, GlobSet>,
+    general: GlobSet,
+}
 
 impl AllPatterns {
     pub fn new(project: &Project) -> Result<AllPatterns> {
-        let mut b = GlobSetBuilder::new();
+        let mut exact = HashSet::new();
+        let mut by_dir: HashMap<String, GlobSetBuilder> = HashMap::new();
+        let mut general = GlobSetBuilder::new();
         for a in project.actions.values() {
             for (_, p) in a.patterns() {
-                b.add(compile(p)?);
+                let (dir, name) = split_parent(p);
+                if !p.contains('*') {
+                    exact.insert(p.to_string());
+                } else if !dir.contains('*') && name.contains('*') {
+                    by_dir
+                        .entry(dir.to_string())
+                        .or_insert_with(GlobSetBuilder::new)
+                        .add(compile(p)?);
+                } else {
+                    general.add(compile(p)?);
+                }
             }
         }
-        Ok(AllPatterns(b.build()?))
+        Ok(AllPatterns {
+            exact,
+            by_dir: by_dir
+                .into_iter()
+                .map(|(d, b)| Ok((d, b.build()?)))
+                .collect::<Result<_>>()?,
+            general: general.build()?,
+        })
     }
 
     pub fn is_match(&self, path: &str) -> bool {
-        self.0.is_match(path)
+        self.exact.contains(path)
+            || self
+                .by_dir
+                .get(split_parent(path).0)
+                .is_some_and(|s| s.is_match(path))
+            || (!self.general.is_empty() && self.general.is_match(path))
     }
+}
+
+/// `("a/b", "c.csv")` for `a/b/c.csv`; `("", "c.csv")` for `c.csv`.
+fn split_parent(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
 }
 
 /// Lists every regular file under `root`, as sorted `/`-separated relative paths.
@@ -210,6 +249,43 @@ mod tests {
         assert!(!m("output/*.csv", "output/sub/a.csv"));
         assert!(m("out/a*/b.csv", "out/abc/b.csv"));
         assert!(!m("output/*.csv", "output/a.csvx"));
+    }
+
+    #[test]
+    fn the_pattern_index_agrees_with_plain_matching() {
+        let patterns = [
+            "output/input.csv",
+            "output/*.png",
+            "out/a*/b.csv",
+            "top*.txt",
+            "logs/x_*_y.log",
+        ];
+        let yaml = format!(
+            "version: '4'\nactions:\n  a:\n    run: python:v2 a.py\n    outputs:\n      highly_sensitive:\n{}",
+            patterns
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("        o{i}: {p}\n"))
+                .collect::<String>()
+        );
+        let project = crate::project::check_source(&yaml).project.expect("valid");
+        let all = AllPatterns::new(&project).unwrap();
+        for path in [
+            "output/input.csv",
+            "output/input.csvx",
+            "output/a.png",
+            "output/sub/a.png",
+            "out/abc/b.csv",
+            "out/abc/d/b.csv",
+            "top1.txt",
+            "x/top1.txt",
+            "logs/x_1_y.log",
+            "logs/x_1_z.log",
+            "analysis/a.py",
+        ] {
+            let plain = patterns.iter().any(|p| m(p, path));
+            assert_eq!(all.is_match(path), plain, "{path}");
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl SourceTree {
     ) -> Result<SourceTree> {
         let listed = match git {
             Some(g) => g.visible_files()?,
-            None => crate::outputs::list_files(root)?,
+            None => list_visible(root)?,
         };
         let paths: Vec<String> = listed
             .into_iter()
@@ -138,6 +138,31 @@ pub fn parse_listing(text: &str) -> Vec<(String, String)> {
             Some((it.next()?.to_string(), digest))
         })
         .collect()
+}
+
+/// Every file under `root` except below the hidden top-level directories.
+fn list_visible(root: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let walk = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() != 1
+                || !e.file_type().is_dir()
+                || !HIDDEN_DIRS.contains(&e.file_name().to_string_lossy().as_ref())
+        });
+    for entry in walk {
+        let entry = entry.with_context(|| format!("listing {}", root.display()))?;
+        if entry.file_type().is_file() || entry.file_type().is_symlink() {
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .expect("walk stays below root");
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 fn is_visible(path: &str) -> bool {

@@ -20,12 +20,18 @@ pub struct ProjectState {
     pub actions: BTreeMap<String, ActionState>,
     #[serde(default)]
     pub files: BTreeMap<String, FileState>,
+    /// The bytes this state was loaded from: an unchanged state is not rewritten.
+    #[serde(skip)]
+    loaded: Vec<u8>,
 }
 
 /// The realised derivation of an action whose outputs are in the project.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ActionState {
     pub derivation: Digest,
+    /// The digest of that realisation's output manifest.
+    #[serde(default)]
+    pub manifest: Option<Digest>,
     /// Store object holding the source listing the derivation was built from
     /// (for `cairn explain`).
     pub sources_listing: Option<Digest>,
@@ -36,6 +42,11 @@ pub struct ActionState {
 pub struct FileState {
     pub action: String,
     pub object: Digest,
+    /// Permission bits and privacy level, as in the realisation.
+    #[serde(default = "default_mode")]
+    pub mode: u32,
+    #[serde(default)]
+    pub level: String,
     pub size: u64,
     pub mtime_ns: i64,
     pub ctime_ns: i64,
@@ -44,7 +55,21 @@ pub struct FileState {
     pub recorded_at_ns: i64,
 }
 
+fn default_mode() -> u32 {
+    0o644
+}
+
 impl FileState {
+    /// The realisation's entry this file was written from.
+    pub fn entry(&self) -> cairn_store::OutputEntry {
+        cairn_store::OutputEntry {
+            object: self.object,
+            size: self.size,
+            mode: self.mode,
+            level: self.level.clone(),
+        }
+    }
+
     /// Whether `stamp` proves the file still holds `object` without reading it.
     pub fn proves(&self, stamp: &Stamp) -> bool {
         stamp.size == self.size
@@ -65,25 +90,35 @@ impl ProjectState {
     pub fn load(project_dir: &Path) -> ProjectState {
         let path = Self::path(project_dir);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                eprintln!(
-                    "warning: ignoring unreadable {} ({e}); outputs will be re-checked",
-                    path.display()
-                );
-                ProjectState::default()
-            }),
+            Ok(bytes) => match serde_json::from_slice::<ProjectState>(&bytes) {
+                Ok(mut state) => {
+                    state.loaded = bytes;
+                    state
+                }
+                Err(e) => {
+                    eprintln!(
+                        "warning: ignoring unreadable {} ({e}); outputs will be re-checked",
+                        path.display()
+                    );
+                    ProjectState::default()
+                }
+            },
             Err(_) => ProjectState::default(),
         }
     }
 
-    /// Writes the state atomically.
+    /// Writes the state atomically, if it changed.
     pub fn save(&self, project_dir: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec(self)?;
+        if bytes == self.loaded {
+            return Ok(());
+        }
         let path = Self::path(project_dir);
         let dir = path.parent().expect("state file has a parent");
         std::fs::create_dir_all(dir)?;
         ensure_gitignore(dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut tmp, self)?;
+        std::io::Write::write_all(&mut tmp, &bytes)?;
         tmp.as_file().sync_all()?;
         tmp.persist(&path)
             .with_context(|| format!("writing {}", path.display()))?;

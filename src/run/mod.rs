@@ -73,12 +73,20 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let was_cancelled = cancelled.load(Ordering::SeqCst);
 
     let mut state = std::mem::take(&mut session.state);
+    let roots_before = roots(&state);
     let reconciled = reconcile::reconcile(&session, &plan, &results, &mut state, &reporter);
     state.save(&session.project_dir)?;
     let outputs_hashed = reconciled?;
-    let _ = session
-        .store
-        .set_root(&root_name(&session.project_dir), &roots(&state));
+    let roots_after = roots(&state);
+    if roots_after != roots_before
+        && let Err(e) = session
+            .store
+            .set_project_root(&session.project_dir, &roots_after)
+    {
+        reporter.note(&format!(
+            "warning: could not register this project's outputs as a GC root: {e}"
+        ));
+    }
 
     let ok = results
         .values()
@@ -94,14 +102,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// The GC root name of a project: its canonical path, hashed.
-pub fn root_name(project_dir: &Path) -> String {
-    let canonical =
-        std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf());
-    let d = cairn_store::Kind::Object.digest(canonical.to_string_lossy().as_bytes());
-    format!("project-{}", d.short())
 }
 
 fn roots(state: &crate::state::ProjectState) -> Vec<cairn_store::Digest> {

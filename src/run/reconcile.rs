@@ -6,7 +6,7 @@
 //! realisation produced and its new one does not are removed. Actions that
 //! failed keep whatever the project held before.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use cairn_store::{OutputEntry, Realisation};
@@ -20,7 +20,7 @@ use crate::state::{ActionState, FileState, ProjectState};
 use crate::ui::{Reporter, Status};
 
 enum Want<'a> {
-    Write(&'a str, &'a OutputEntry),
+    Write(&'a str, OutputEntry),
     Keep,
 }
 
@@ -34,28 +34,42 @@ pub fn reconcile(
     let mut hashed = 0;
     let dir = &session.project_dir;
     let mut desired: BTreeMap<String, Want> = BTreeMap::new();
+    let mut held: HashMap<&str, Vec<(&String, &FileState)>> = HashMap::new();
+    for (p, f) in &state.files {
+        held.entry(f.action.as_str()).or_default().push((p, f));
+    }
+    let held_by = |a: &str| held.get(a).map(Vec::as_slice).unwrap_or(&[]);
     for a in &plan.order {
-        match results.get(a).and_then(|o| o.realisation.as_deref()) {
-            Some(r) => {
+        let outcome = results.get(a);
+        match (
+            outcome.and_then(|o| o.realisation.as_deref()),
+            outcome.and_then(|o| o.manifest),
+        ) {
+            (Some(r), _) => {
                 for (p, e) in &r.outputs.files {
-                    desired.insert(p.clone(), Want::Write(a, e));
+                    desired.insert(p.clone(), Want::Write(a, e.clone()));
                 }
             }
-            None => {
-                for (p, f) in &state.files {
-                    if &f.action == a {
-                        desired.insert(p.clone(), Want::Keep);
-                    }
+            // The project already holds these outputs: keep them, checked.
+            (None, Some(_)) => {
+                for (p, f) in held_by(a) {
+                    desired.insert((*p).clone(), Want::Write(a, f.entry()));
+                }
+            }
+            (None, None) => {
+                for (p, _) in held_by(a) {
+                    desired.insert((*p).clone(), Want::Keep);
                 }
             }
         }
     }
 
     // Outputs of planned actions that no planned realisation produces any more.
+    let planned: HashSet<&str> = plan.order.iter().map(String::as_str).collect();
     let obsolete: Vec<String> = state
         .files
         .iter()
-        .filter(|(p, f)| plan.order.contains(&f.action) && !desired.contains_key(*p))
+        .filter(|(p, f)| planned.contains(f.action.as_str()) && !desired.contains_key(*p))
         .map(|(p, _)| p.clone())
         .collect();
     for p in obsolete {
@@ -71,6 +85,7 @@ pub fn reconcile(
         let Want::Write(action, entry) = want else {
             continue;
         };
+        let entry = &entry;
         let full = dir.join(&p);
         let previous = state.files.get(&p);
         let stamp = std::fs::metadata(&full).ok().map(|m| Stamp::of(&m));
@@ -118,6 +133,8 @@ pub fn reconcile(
             FileState {
                 action: action.to_string(),
                 object: entry.object,
+                mode: entry.mode,
+                level: entry.level.clone(),
                 size: s.size,
                 mtime_ns: s.mtime_ns,
                 ctime_ns: s.ctime_ns,
@@ -131,7 +148,10 @@ pub fn reconcile(
         let Some(o) = results.get(a) else { continue };
         write_log(session, a, o, state)?;
         if let (Some(r), Some(id)) = (&o.realisation, o.id) {
-            let unchanged = state.actions.get(a).is_some_and(|s| s.derivation == id);
+            let unchanged = state
+                .actions
+                .get(a)
+                .is_some_and(|s| s.derivation == id && s.manifest.is_some());
             if !unchanged {
                 let listing = session.sources_for(a)?.listing();
                 let object = session.store.ingest_bytes(listing.as_bytes()).ok();
@@ -139,6 +159,7 @@ pub fn reconcile(
                     a.clone(),
                     ActionState {
                         derivation: r.derivation,
+                        manifest: Some(r.outputs.digest()),
                         sources_listing: object,
                     },
                 );
@@ -158,7 +179,19 @@ fn write_log(session: &Session, a: &str, o: &ActionOutcome, state: &ProjectState
         .identity(&action.image, &action.tag)
         .unwrap_or_default();
     let path = metalog::log_path(&session.project_dir, a);
-    match (&o.realisation, o.status) {
+    // Outputs the project already held: their log is in place, or is
+    // rewritten from the realisation.
+    let loaded;
+    let realisation = match (&o.realisation, o.manifest, o.id) {
+        (Some(r), _, _) => Some(r),
+        (None, Some(_), Some(_)) if path.exists() => return Ok(()),
+        (None, Some(_), Some(id)) => {
+            loaded = session.store.realisation(&id)?.map(std::sync::Arc::new);
+            loaded.as_ref()
+        }
+        _ => None,
+    };
+    match (realisation, o.status) {
         (Some(r), status) => {
             let current = state
                 .actions

@@ -27,6 +27,10 @@ pub struct Options<'a> {
 pub struct ActionOutcome {
     pub status: Status,
     pub id: Option<Digest>,
+    /// The digest of the outputs, once the action has them (ran or cached).
+    pub manifest: Option<Digest>,
+    /// The realisation, when it was read (not for actions whose outputs the
+    /// project already holds: reading it is not needed to know they are fresh).
     pub realisation: Option<Arc<Realisation>>,
     pub message: String,
     pub level4: Vec<(String, String)>,
@@ -41,6 +45,7 @@ impl ActionOutcome {
         ActionOutcome {
             status,
             id,
+            manifest: None,
             realisation: None,
             message: message.into(),
             level4: Vec::new(),
@@ -100,6 +105,16 @@ pub fn execute(
                 };
                 let prepared = prepare(session, name, &manifests, forced.contains(name));
                 let (drv, sources, id) = match prepared {
+                    Ok(Prepared::InPlace(id, manifest)) => {
+                        let msg = "Reusing cached outputs";
+                        reporter.finished(name, Some(&id), Status::Cached, msg);
+                        manifests.insert(name.to_string(), manifest);
+                        let mut o = ActionOutcome::new(Status::Cached, Some(id), msg);
+                        o.manifest = Some(manifest);
+                        results.insert(name.to_string(), o);
+                        release(name, &dependants, &mut waiting, &mut ready, &position);
+                        continue;
+                    }
                     Ok(Prepared::Cached(id, r)) => {
                         let (status, msg) = if is_withheld(session, &r) {
                             (
@@ -114,6 +129,7 @@ pub fn execute(
                         let r = Arc::new(r);
                         realised.insert(name.to_string(), r.clone());
                         let mut o = ActionOutcome::new(status, Some(id), msg);
+                        o.manifest = Some(r.outputs.digest());
                         o.realisation = Some(r);
                         results.insert(name.to_string(), o);
                         release(name, &dependants, &mut waiting, &mut ready, &position);
@@ -121,20 +137,24 @@ pub fn execute(
                     }
                     Ok(Prepared::Stale(drv, sources)) => {
                         // A stale action needs the content of what it reads:
-                        // rebuild withheld inputs first, then come back.
-                        let withheld: Vec<&str> = session
-                            .action(name)
-                            .needs
-                            .iter()
-                            .map(String::as_str)
-                            .filter(|n| {
-                                results
-                                    .get(*n)
-                                    .is_some_and(|o| o.status == Status::Withheld)
-                            })
-                            .collect::<BTreeSet<_>>()
-                            .into_iter()
-                            .collect();
+                        // rebuild inputs whose content is not in the store
+                        // first, then come back.
+                        let mut withheld: Vec<&str> = Vec::new();
+                        for n in session.action(name).needs.iter().collect::<BTreeSet<_>>() {
+                            let n = n.as_str();
+                            let Some(r) = upstream_realisation(session, n, &results, &mut realised)
+                            else {
+                                continue;
+                            };
+                            if results.get(n).is_some_and(|o| o.status == Status::Withheld)
+                                || r.outputs
+                                    .files
+                                    .values()
+                                    .any(|e| !session.store.has_object(&e.object))
+                            {
+                                withheld.push(n);
+                            }
+                        }
                         if !withheld.is_empty() {
                             for n in withheld {
                                 let n = plan.order[position[n]].as_str();
@@ -174,7 +194,7 @@ pub fn execute(
                     .iter()
                     .collect::<BTreeSet<_>>()
                     .into_iter()
-                    .map(|n| realised[n.as_str()].clone())
+                    .filter_map(|n| realised.get(n.as_str()).cloned())
                     .collect();
                 reporter.started(name, &id);
                 running += 1;
@@ -228,6 +248,7 @@ pub fn execute(
                         );
                     }
                     let mut o = ActionOutcome::new(Status::Ran, Some(id), msg);
+                    o.manifest = Some(realisation.outputs.digest());
                     o.realisation = Some(Arc::new(realisation));
                     o.level4 = level4;
                     o.log = Some(log);
@@ -239,6 +260,7 @@ pub fn execute(
                         Some(id),
                         "Reusing outputs built meanwhile by another cairn run",
                     );
+                    o.manifest = Some(r.outputs.digest());
                     o.realisation = Some(Arc::new(r));
                     o
                 }
@@ -254,8 +276,8 @@ pub fn execute(
             o.elapsed = Some(elapsed);
             reporter.finished(&name, Some(&id), o.status, &o.message);
             let name_ref = plan.order[position[name.as_str()]].as_str();
-            if let Some(r) = &o.realisation {
-                manifests.insert(name.clone(), r.outputs.digest());
+            if let (Some(m), Some(r)) = (o.manifest, &o.realisation) {
+                manifests.insert(name.clone(), m);
                 realised.insert(name.clone(), r.clone());
                 match rebuild_waiters.remove(name_ref) {
                     Some(waiters) => {
@@ -280,7 +302,7 @@ pub fn execute(
             .action(a)
             .needs
             .iter()
-            .any(|n| results.get(n).is_some_and(|o| o.realisation.is_none()));
+            .any(|n| results.get(n).is_some_and(|o| o.manifest.is_none()));
         let message = if cancelled.load(Ordering::SeqCst) {
             "Cancelled by user"
         } else if failed_need {
@@ -306,7 +328,25 @@ fn is_withheld(session: &Session, r: &Realisation) -> bool {
         .any(|e| e.level == "highly_sensitive" && !session.store.has_object(&e.object))
 }
 
+/// The realisation of `name`, which has outputs: from `realised`, or read
+/// from the store now (actions the project already held were not read).
+fn upstream_realisation<'r>(
+    session: &Session,
+    name: &str,
+    results: &BTreeMap<String, ActionOutcome>,
+    realised: &'r mut HashMap<String, Arc<Realisation>>,
+) -> Option<&'r Arc<Realisation>> {
+    if !realised.contains_key(name) {
+        let id = results.get(name)?.id?;
+        let r = session.store.realisation(&id).ok()??;
+        realised.insert(name.to_string(), Arc::new(r));
+    }
+    realised.get(name)
+}
+
 enum Prepared<'s> {
+    /// The project already holds this derivation's outputs: id and manifest digest.
+    InPlace(Digest, Digest),
     Cached(Digest, Realisation),
     Stale(
         cairn_store::Derivation,
@@ -326,7 +366,17 @@ fn prepare<'s>(
     let sources = session.sources_for(name)?;
     let drv = session.derivation(name, &sources, inputs)?;
     let id = drv.id();
-    if !forced && let Some(r) = session.realisation(&id)? {
+    if forced {
+        return Ok(Prepared::Stale(drv, sources));
+    }
+    if let Some(s) = session.state.actions.get(name)
+        && s.derivation == id
+        && let Some(manifest) = s.manifest
+        && session.store.has_realisation(&id)
+    {
+        return Ok(Prepared::InPlace(id, manifest));
+    }
+    if let Some(r) = session.realisation(&id)? {
         return Ok(Prepared::Cached(id, r));
     }
     Ok(Prepared::Stale(drv, sources))

@@ -198,6 +198,13 @@ impl Store {
     }
 
     /// Like [`Store::realisation`], without marking it as used.
+    /// Whether derivation `id` has a realisation, without reading it.
+    pub fn has_realisation(&self, id: &Digest) -> bool {
+        self.layout
+            .record_path(RecordKind::Realisation, id)
+            .is_file()
+    }
+
     pub(crate) fn realisation_untouched(&self, id: &Digest) -> Result<Option<Realisation>> {
         let path = self.layout.record_path(RecordKind::Realisation, id);
         let Some(text) = read_record(&path)? else {

@@ -515,6 +515,8 @@ fn withheld_content_is_rebuilt_only_when_a_stale_action_needs_it() {
         .join(&object[..2])
         .join(&object);
     std::fs::remove_file(&path).unwrap();
+    // A checkout that never ran anything: it knows outputs only from the store.
+    std::fs::remove_dir_all(s.file(".cairn")).unwrap();
 
     let r = s.run(&["run_all"]);
     assert_eq!(r.code, 0, "{r:?}");

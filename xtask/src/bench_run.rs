@@ -72,9 +72,27 @@ pub fn run(args: &[String]) -> Result<()> {
         Ok(())
     })?;
 
-    // 2. cairn, cold and no-op.
+    // 2. cairn, cold and no-op, on a git repository whose outputs are
+    //    ignored, as in a real study.
     let project = work.join("cairn");
     generate(&project, &shape)?;
+    std::fs::write(project.join(".gitignore"), "output/\nmetadata/\n.cairn/\n")?;
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "-q",
+            "-m",
+            "study",
+        ],
+    ] {
+        run_ok(Command::new("git").args(args).current_dir(&project))?;
+    }
     let store = work.join("store");
     let run = |args: &[&str]| -> Result<()> {
         let out = Command::new(&cairn)
