@@ -44,8 +44,8 @@ pub struct ImageConfig {
     pub command: Option<Vec<String>>,
     /// A pinned identity, used instead of hashing the program.
     pub identity: Option<String>,
-    /// The image reference for the docker executor, without tag.
-    #[expect(dead_code, reason = "read by the docker executor")]
+    /// The image reference for the docker executor: without a tag, the
+    /// action's tag is appended; with a tag or digest, it is used as is.
     pub docker: Option<String>,
 }
 

@@ -91,6 +91,7 @@ fn open(project: &cli::ProjectArgs, store: &cli::StoreArgs) -> anyhow::Result<se
         project_dir: &project.project_dir,
         store: store.store.as_deref(),
         executor: None,
+        actions: &[],
         commit: None,
         docker: exec::DockerOptions::default(),
     })

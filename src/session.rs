@@ -43,6 +43,8 @@ pub struct SessionOptions<'a> {
     pub project_dir: &'a Path,
     pub store: Option<&'a Path>,
     pub executor: Option<crate::cli::ExecutorKind>,
+    /// The actions the command is about (chooses which images must be present).
+    pub actions: &'a [String],
     pub commit: Option<&'a str>,
     pub docker: exec::DockerOptions,
 }
@@ -74,6 +76,7 @@ impl Session {
             opts.executor,
             &config,
             &project,
+            opts.actions,
             &project_dir,
             &store,
             &opts.docker,
@@ -135,6 +138,7 @@ impl Session {
                 project_dir,
                 store: store.store.as_deref(),
                 executor: None,
+                actions: &[],
                 commit: None,
                 docker: exec::DockerOptions::default(),
             },

@@ -29,6 +29,8 @@ pub struct LocalExecutor {
     /// Directories hidden from sandboxed actions (the project, the store).
     hidden: Vec<PathBuf>,
     sandbox: bool,
+    /// Why this executor was chosen over docker, when that needs saying.
+    chosen: Option<String>,
     identities: Mutex<HashMap<String, String>>,
     running: Mutex<HashSet<i32>>,
 }
@@ -39,9 +41,16 @@ impl LocalExecutor {
             images,
             hidden,
             sandbox: bwrap_works(),
+            chosen: None,
             identities: Mutex::new(HashMap::new()),
             running: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Adds a note on why this executor runs the actions.
+    pub fn with_note(mut self, note: String) -> LocalExecutor {
+        self.chosen = Some(note);
+        self
     }
 
     /// The host command prefix for `image`, with its program resolved on PATH.
@@ -199,9 +208,11 @@ impl Executor for LocalExecutor {
     }
 
     fn note(&self) -> Option<String> {
-        (!self.sandbox).then(|| {
-            "note: bubblewrap (bwrap) is not available, so actions run unsandboxed (with network access); install bubblewrap to isolate them".to_string()
-        })
+        let sandbox = (!self.sandbox).then_some(
+            "note: bubblewrap (bwrap) is not available, so actions run unsandboxed (with network access); install bubblewrap to isolate them",
+        );
+        let notes: Vec<&str> = self.chosen.as_deref().into_iter().chain(sandbox).collect();
+        (!notes.is_empty()).then(|| notes.join("\n"))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Executors: how an action's command runs (on the host, or in Docker).
 
+pub mod docker;
+mod engine;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -9,11 +11,9 @@ use anyhow::Result;
 
 /// One run of one action.
 pub struct Job<'a> {
-    #[expect(dead_code, reason = "read by the docker executor")]
     pub action: &'a str,
     /// Image name and tag as written in `run:`.
     pub image: &'a str,
-    #[expect(dead_code, reason = "read by the docker executor")]
     pub tag: &'a str,
     /// The expanded command; `argv[0]` is `image:tag`.
     pub argv: &'a [String],
@@ -69,22 +69,38 @@ pub fn fixed_env() -> BTreeMap<String, String> {
 }
 
 /// Settings of the docker executor from the command line.
-#[derive(Clone, Debug, Default)]
-#[expect(dead_code, reason = "read by the docker executor")]
+#[derive(Clone, Debug)]
 pub struct DockerOptions {
+    /// Pull images the engine does not have.
     pub pull: bool,
+    /// `--cpus` per container.
     pub cpus: f64,
+    /// `--memory` per container, in docker's syntax (`4G`).
     pub memory: String,
 }
 
-/// Chooses the executor: `--executor`, else `[executor] kind`, else `auto`.
+impl Default for DockerOptions {
+    /// `opensafely run`'s defaults.
+    fn default() -> Self {
+        DockerOptions {
+            pull: false,
+            cpus: 2.0,
+            memory: "4G".into(),
+        }
+    }
+}
+
+/// Chooses the executor: `--executor`, else `[executor] kind`, else `auto`:
+/// docker when a Docker engine answers and has every image that the actions
+/// `targets` ask for (and what they need) use, local otherwise.
 pub fn select(
     flag: Option<crate::cli::ExecutorKind>,
     config: &crate::config::Config,
-    _project: &crate::project::Project,
+    project: &crate::project::Project,
+    targets: &[String],
     project_dir: &Path,
     store: &cairn_store::Store,
-    _docker: &DockerOptions,
+    docker: &DockerOptions,
 ) -> Result<Box<dyn Executor>> {
     use crate::cli::ExecutorKind;
     let kind = match (flag, config.executor.kind.as_deref()) {
@@ -96,15 +112,62 @@ pub fn select(
             "cairn.toml: [executor] kind = {other:?} is not one of \"auto\", \"local\", \"docker\""
         ),
     };
-    let hidden = vec![
-        std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf()),
-        store.root().to_path_buf(),
-    ];
-    match kind {
-        ExecutorKind::Local | ExecutorKind::Auto => Ok(Box::new(local::LocalExecutor::new(
-            config.images.clone(),
-            hidden,
-        ))),
-        ExecutorKind::Docker => anyhow::bail!("the docker executor is not available in this build"),
+    let local = || {
+        let hidden = vec![
+            std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf()),
+            store.root().to_path_buf(),
+        ];
+        local::LocalExecutor::new(config.images.clone(), hidden)
+    };
+    if kind == ExecutorKind::Local {
+        return Ok(Box::new(local()));
     }
+    let engine = engine::engine_version();
+    if kind == ExecutorKind::Auto && engine.is_err() {
+        return Ok(Box::new(local()));
+    }
+    if let Err(why) = engine {
+        anyhow::bail!(
+            "the docker executor needs a Docker engine, and none answers: {why}.\nStart Docker, or run actions on the host with --executor local"
+        );
+    }
+    let exec = docker::DockerExecutor::new(config.images.clone(), docker)?;
+    let images = images_used(project, targets);
+    let references: Vec<String> = images
+        .iter()
+        .map(|(i, t)| exec.reference(i, t))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let missing = exec.resolve(&references)?;
+    if missing.is_empty() {
+        return Ok(Box::new(exec));
+    }
+    let missing: Vec<(String, String)> = images
+        .iter()
+        .map(|(i, t)| (format!("{i}:{t}"), exec.reference(i, t)))
+        .filter(|(_, r)| missing.contains(r))
+        .collect();
+    if kind == ExecutorKind::Auto {
+        let names: Vec<&str> = missing.iter().map(|(_, r)| r.as_str()).collect();
+        return Ok(Box::new(local().with_note(format!(
+            "note: Docker is running but does not have {}: actions run on the host (`cairn run --pull` or `docker pull` gets the images)",
+            names.join(", ")
+        ))));
+    }
+    anyhow::bail!("{}", docker::missing_message(&missing))
+}
+
+/// The distinct `(image, tag)` pairs of the actions `targets` need, or of
+/// every action when `targets` do not name a plan.
+fn images_used(project: &crate::project::Project, targets: &[String]) -> Vec<(String, String)> {
+    let actions: Vec<&crate::project::Action> = match crate::plan::Plan::new(project, targets) {
+        Ok(plan) => plan.order.iter().map(|a| &project.actions[a]).collect(),
+        Err(_) => project.actions.values().collect(),
+    };
+    let set: std::collections::BTreeSet<(String, String)> = actions
+        .into_iter()
+        .map(|a| (a.image.clone(), a.tag.clone()))
+        .collect();
+    set.into_iter().collect()
 }

@@ -31,6 +31,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         project_dir: &project_dir,
         store: args.store.store.as_deref(),
         executor: args.executor,
+        actions: &args.actions,
         commit: args.commit.as_deref(),
         docker: crate::exec::DockerOptions {
             pull: args.pull,
