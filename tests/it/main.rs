@@ -2,6 +2,7 @@
 
 mod check;
 mod conformance;
+mod docker;
 mod graph;
 mod nasty;
 mod run;
