@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`.
 
+mod bench_docker;
 mod bench_run;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ fn main() -> Result<()> {
         Some("conformance") => cargo(&["test", "--test", "it", "--", "conformance"]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("run") => bench_run::run(&args[2..]),
+            Some("docker") => bench_docker::run(&args[2..]),
             _ => bail!("usage: cargo xtask bench <run|store|docker>"),
         },
         _ => {
