@@ -274,7 +274,7 @@ fn ctrl_c_leaves_no_container_of_the_run_behind() {
         &action(
             "slow",
             "busybox:v1",
-            "sleep 60; mkdir -p output; touch output/slow.txt",
+            "echo begun; sleep 60; echo finished; mkdir -p output; touch output/slow.txt",
             &[],
         ),
         "",
@@ -334,6 +334,14 @@ fn ctrl_c_leaves_no_container_of_the_run_behind() {
     ]);
     assert_eq!(left.trim(), "", "containers left behind");
     assert!(!s.exists("output/slow.txt"));
+    // The action was stopped, not waited for.
+    let log = s.read("metadata/slow.log");
+    assert!(
+        log.starts_with("begun\n")
+            && !log.contains("finished")
+            && log.contains("Cancelled by user"),
+        "{log}"
+    );
 }
 
 #[test]
