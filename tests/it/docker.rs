@@ -439,3 +439,47 @@ fn auto_chooses_docker_when_it_has_every_image() {
     assert_eq!(plan.unwrap()["executor"], "docker", "{r:?}");
     assert!(s.exists("output/here.txt"));
 }
+
+#[test]
+fn without_docker_auto_runs_on_the_host_and_docker_is_an_error() {
+    let s = study(
+        &action(
+            "host",
+            "busybox:v1",
+            "mkdir -p output && echo > output/host.txt",
+            &[],
+        ),
+        "",
+    );
+    s.write(
+        "cairn.toml",
+        &format!(
+            "[images.busybox]\ndocker = \"{}\"\ncommand = [\"/bin/busybox\"]\n",
+            busybox()
+        ),
+    );
+    // A PATH with git but no docker.
+    let bin = tempfile::tempdir().unwrap();
+    let git = crate::study::which("git");
+    std::os::unix::fs::symlink(git, bin.path().join("git")).unwrap();
+    let run = |executor: &str| {
+        let out = s
+            .command(&["run", "run_all", "--format", "json", "--executor", executor])
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        crate::study::ran(out)
+    };
+    let docker = run("docker");
+    assert_eq!(docker.code, 1, "{docker:?}");
+    assert!(
+        docker
+            .stderr
+            .contains("the docker executor needs a Docker engine, and none answers: the `docker` command is not installed"),
+        "{docker:?}"
+    );
+    let auto = run("auto");
+    assert_eq!(auto.code, 0, "{auto:?}");
+    let plan = auto.events().into_iter().find(|e| e["event"] == "plan");
+    assert_eq!(plan.unwrap()["executor"], "local", "{auto:?}");
+}

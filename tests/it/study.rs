@@ -219,3 +219,11 @@ pub fn names(list: &[&str]) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Where `program` is on PATH.
+pub fn which(program: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
