@@ -88,6 +88,14 @@ fn finish(file: tempfile::NamedTempFile, digest: Digest, size: u64, sync: bool) 
     })
 }
 
+/// The object digest of the file at `path`, hashed the way ingest hashes:
+/// on every core when it is large. What `b3sum` would print, but under the
+/// object context.
+pub fn hash_file(path: &Path) -> Result<Digest> {
+    let size = std::fs::metadata(path).at(path)?.len();
+    hash_path(path, size)
+}
+
 /// The object digest of the file at `path`, whose size is `size`.
 pub(crate) fn hash_path(path: &Path, size: u64) -> Result<Digest> {
     let mut hasher = Kind::Object.hasher();

@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`.
 
 mod bench_run;
+mod bench_store;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,7 @@ fn main() -> Result<()> {
         Some("conformance") => cargo(&["test", "--test", "it", "--", "conformance"]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("run") => bench_run::run(&args[2..]),
+            Some("store") => bench_store::run(&args[2..]),
             _ => bail!("usage: cargo xtask bench <run|store|docker>"),
         },
         _ => {
