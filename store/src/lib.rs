@@ -60,6 +60,7 @@ pub use gc::{GcOptions, GcReport, TMP_MAX_AGE};
 pub use ingest::Ingested;
 pub use layout::LAYOUT_VERSION;
 pub use lock::BuildLock;
+pub use object::hash_file;
 pub use record::{
     ActionSpec, DERIVATION_FORMAT, Derivation, HIGHLY_SENSITIVE, ImageSpec, OutputEntry,
     OutputManifest, PRIVACY_LEVELS, REALISATION_FORMAT, Realisation, check_relative_path,

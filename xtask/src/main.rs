@@ -2,6 +2,7 @@
 
 mod bench_docker;
 mod bench_run;
+mod bench_store;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +20,7 @@ fn main() -> Result<()> {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("run") => bench_run::run(&args[2..]),
             Some("docker") => bench_docker::run(&args[2..]),
+            Some("store") => bench_store::run(&args[2..]),
             _ => bail!("usage: cargo xtask bench <run|store|docker>"),
         },
         _ => {

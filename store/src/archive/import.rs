@@ -24,7 +24,14 @@ use crate::record::{Realisation, to_canonical};
 use crate::store::{MAX_RECORD_SIZE, RECORD_MODE, Store, parse_derivation, parse_realisation};
 
 /// Chunk handed from the reading thread to the hashing thread.
-const CHUNK: u64 = 1 << 20;
+const CHUNK: usize = 1 << 20;
+
+/// Chunks in flight between the two threads.
+const QUEUE: usize = 16;
+
+/// Writeback of a large object is started every this many bytes, so the
+/// disk works while the rest is still being decompressed and hashed.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// Bytes tolerated after the tar's end-of-archive blocks (tar pads to records).
 const MAX_TRAILING: u64 = 1 << 20;
@@ -40,7 +47,8 @@ enum Msg {
         expected: Digest,
         file: Option<NamedTempFile>,
     },
-    Data(Vec<u8>),
+    /// The first `len` bytes of a buffer, which goes back to the reader.
+    Data(Vec<u8>, usize),
     End,
 }
 
@@ -73,9 +81,13 @@ impl Store {
         let mut archive = tar::Archive::new(decoder);
 
         let (received, staged) = std::thread::scope(|s| {
-            let (tx, rx) = sync_channel::<Msg>(16);
-            let worker = s.spawn(|| hash_worker(rx));
-            let read = self.read_archive(&mut archive, opts, staging.path(), tx);
+            let (tx, rx) = sync_channel::<Msg>(QUEUE);
+            // Buffers travel back for reuse: fresh ones would cost a page
+            // fault and a zeroing per 4 KiB.
+            let (back_tx, back_rx) = sync_channel::<Vec<u8>>(QUEUE + 2);
+            let worker = s.spawn(|| hash_worker(rx, back_tx));
+            let pipe = Pipe { tx, back: back_rx };
+            let read = self.read_archive(&mut archive, opts, staging.path(), pipe);
             let hashed = worker.join().expect("the import hashing thread panicked");
             // A refused object stops the worker, and the reader then fails on
             // a closed channel: the worker's error is the one to report.
@@ -93,8 +105,9 @@ impl Store {
         archive: &mut tar::Archive<R>,
         opts: &ImportOptions,
         staging: &Path,
-        tx: SyncSender<Msg>,
+        pipe: Pipe,
     ) -> Result<Received> {
+        let tx = &pipe.tx;
         let mut entries = archive.entries().map_err(stream_error)?;
         let mut first = entries
             .next()
@@ -156,7 +169,7 @@ impl Store {
                         Some(durable::temp_file(staging, ".obj-", OBJECT_MODE)?)
                     };
                     send(
-                        &tx,
+                        tx,
                         Msg::Begin {
                             entry: shown.clone(),
                             expected: d,
@@ -165,12 +178,13 @@ impl Store {
                     )?;
                     let mut left = size;
                     while left > 0 {
-                        let mut buf = vec![0u8; left.min(CHUNK) as usize];
-                        read_full(&mut entry, &mut buf, &shown, size)?;
-                        left -= buf.len() as u64;
-                        send(&tx, Msg::Data(buf))?;
+                        let mut buf = pipe.buffer();
+                        let len = left.min(CHUNK as u64) as usize;
+                        read_full(&mut entry, &mut buf[..len], &shown, size)?;
+                        left -= len as u64;
+                        send(tx, Msg::Data(buf, len))?;
                     }
-                    send(&tx, Msg::End)?;
+                    send(tx, Msg::End)?;
                     received.objects.insert(d);
                 }
             }
@@ -272,8 +286,21 @@ impl Store {
     }
 }
 
+/// The reading thread's end of the channel to the hashing thread.
+struct Pipe {
+    tx: SyncSender<Msg>,
+    back: Receiver<Vec<u8>>,
+}
+
+impl Pipe {
+    /// A `CHUNK`-sized buffer, reused when the hashing thread returned one.
+    fn buffer(&self) -> Vec<u8> {
+        self.back.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK])
+    }
+}
+
 /// Hashes (and writes, when there is a file) each object, checking its digest.
-fn hash_worker(rx: Receiver<Msg>) -> Result<Vec<Staged>> {
+fn hash_worker(rx: Receiver<Msg>, back: SyncSender<Vec<u8>>) -> Result<Vec<Staged>> {
     let mut staged = Vec::new();
     let mut current: Option<(String, Digest, blake3::Hasher, Option<NamedTempFile>, u64)> = None;
     for msg in rx {
@@ -283,13 +310,19 @@ fn hash_worker(rx: Receiver<Msg>) -> Result<Vec<Staged>> {
                 expected,
                 file,
             } => current = Some((entry, expected, Kind::Object.hasher(), file, 0)),
-            Msg::Data(buf) => {
+            Msg::Data(buf, len) => {
                 let (_, _, hasher, file, size) = current.as_mut().expect("Begin precedes Data");
-                hasher.update(&buf);
+                hasher.update(&buf[..len]);
                 if let Some(f) = file {
-                    f.write_all(&buf).at(f.path())?;
+                    f.write_all(&buf[..len]).at(f.path())?;
+                    let before = *size / WRITEBACK_EVERY;
+                    if (*size + len as u64) / WRITEBACK_EVERY != before {
+                        durable::start_writeback(f.as_file());
+                    }
                 }
-                *size += buf.len() as u64;
+                *size += len as u64;
+                // The reader makes a new buffer if this one is not back in time.
+                let _ = back.try_send(buf);
             }
             Msg::End => {
                 let (entry, expected, hasher, file, size) =
@@ -303,6 +336,7 @@ fn hash_worker(rx: Receiver<Msg>) -> Result<Vec<Staged>> {
                     });
                 }
                 if let Some(f) = file {
+                    durable::start_writeback(f.as_file());
                     staged.push(Staged {
                         temp: f.into_temp_path(),
                         digest: actual,
