@@ -99,6 +99,10 @@ pub fn run(args: &[String]) -> Result<()> {
             || sh(&format!("cp {} {}", q(&big), q(&copy))).map(drop),
         ),
         step(
+            || remove(&copy),
+            || sh(&format!("cp {} {} && sync", q(&big), q(&copy))).map(drop),
+        ),
+        step(
             || fresh_store(&store_dir),
             || {
                 Store::open(&store_dir)?.ingest_file(&big)?;
@@ -106,7 +110,7 @@ pub fn run(args: &[String]) -> Result<()> {
             },
         ),
     ])?;
-    let [b3sum, hash, cp, ingest] = t[..] else {
+    let [b3sum, hash, cp, cp_sync, ingest] = t[..] else {
         unreachable!()
     };
     remove(&copy)?;
@@ -161,6 +165,21 @@ pub fn run(args: &[String]) -> Result<()> {
             },
         ),
         step(
+            || {
+                remove(&extract_dir)?;
+                fs::create_dir_all(&extract_dir)?;
+                Ok(())
+            },
+            || {
+                sh(&format!(
+                    "zstd -q -d -c {} | tar -x -C {} && sync",
+                    q(&baseline_archive),
+                    q(&extract_dir)
+                ))
+                .map(drop)
+            },
+        ),
+        step(
             || fresh_store(&import_dir),
             || {
                 let store = Store::open(&import_dir)?;
@@ -173,7 +192,7 @@ pub fn run(args: &[String]) -> Result<()> {
             },
         ),
     ])?;
-    let [zstd_tar, import] = t[..] else {
+    let [zstd_tar, zstd_tar_sync, import] = t[..] else {
         unreachable!()
     };
     let sizes = (
@@ -191,6 +210,11 @@ pub fn run(args: &[String]) -> Result<()> {
         ingest,
         Some(("cp + b3sum", cp + b3sum)),
     );
+    report_row(
+        "  same, against cp && sync",
+        ingest,
+        Some(("cp && sync", cp_sync)),
+    );
     report_row("tar -c | zstd -T0 -3", tar_zstd, None);
     report_row("cairn export", export, Some(("tar | zstd", tar_zstd)));
     report_row("zstd -d | tar -x", zstd_tar, None);
@@ -198,6 +222,15 @@ pub fn run(args: &[String]) -> Result<()> {
         "cairn import (all rehashed)",
         import,
         Some(("zstd -d | tar -x", zstd_tar)),
+    );
+    report_row(
+        "  same, against the durable one",
+        import,
+        Some(("zstd -d | tar -x && sync", zstd_tar_sync)),
+    );
+    println!(
+        "cairn's ingest and import are durable (flushed to disk before they are \
+         visible); the `&& sync` rows give the baselines the same guarantee"
     );
     println!(
         "archive sizes: cairn {:.1} MiB, tar|zstd {:.1} MiB",
