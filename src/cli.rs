@@ -168,7 +168,23 @@ pub enum StoreCommand {
         /// Print what would be removed
         #[arg(long)]
         dry_run: bool,
+        /// Also keep what no root reaches but was used in the last N days
+        #[arg(long, value_name = "N")]
+        keep_days: Option<u64>,
+        /// Keep unrooted results, most recently used first, only while the
+        /// kept objects stay under SIZE (e.g. 500M, 20G)
+        #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+        max_size: Option<u64>,
     },
     /// Print disk usage figures
     Du,
+}
+
+/// A size such as `500M`, `20G` or `1048576` (bytes).
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    crate::exec::engine::parse_size(s)
+        .ok_or_else(|| format!("{s:?} is not a size (e.g. 500M, 20G, or a number of bytes)"))
 }

@@ -15,7 +15,19 @@ pub fn run(command: StoreCommand, args: &StoreArgs) -> Result<ExitCode> {
         Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
     match command {
         StoreCommand::Verify { repair } => verify(&store, repair),
-        StoreCommand::Gc { dry_run } => gc(&store, dry_run),
+        StoreCommand::Gc {
+            dry_run,
+            keep_days,
+            max_size,
+        } => gc(
+            &store,
+            GcOptions {
+                dry_run,
+                max_age: keep_days.map(|d| std::time::Duration::from_secs(d * 24 * 3600)),
+                max_size,
+                ..GcOptions::default()
+            },
+        ),
         StoreCommand::Du => du(&store),
     }
 }
@@ -69,11 +81,9 @@ fn verify(store: &Store, repair: bool) -> Result<ExitCode> {
     }
 }
 
-fn gc(store: &Store, dry_run: bool) -> Result<ExitCode> {
-    let report = store.gc(&GcOptions {
-        dry_run,
-        ..GcOptions::default()
-    })?;
+fn gc(store: &Store, opts: GcOptions) -> Result<ExitCode> {
+    let dry_run = opts.dry_run;
+    let report = store.gc(&opts)?;
     for name in &report.dead_roots {
         println!("dropped root {name}: its project no longer exists");
     }

@@ -1,7 +1,7 @@
 //! Executors: how an action's command runs (on the host, or in Docker).
 
 pub mod docker;
-mod engine;
+pub(crate) mod engine;
 pub mod local;
 
 use std::collections::BTreeMap;

@@ -6,5 +6,6 @@ mod docker;
 mod graph;
 mod nasty;
 mod run;
+mod store_cmd;
 mod study;
 mod support;
