@@ -72,46 +72,61 @@ impl Session {
         let store_path = config.store_path(opts.store)?;
         let store = Store::open(&store_path)
             .with_context(|| format!("opening the store at {}", store_path.display()))?;
-        let executor = exec::select(
-            opts.executor,
-            &config,
-            &project,
-            opts.actions,
-            &project_dir,
-            &store,
-            &opts.docker,
-        )?;
-        let git = Git::discover(&project_dir);
-        let outputs = AllPatterns::new(&project)?;
-        let (commit, from_commit, export, sources, sources_hashed) = match opts.commit {
-            Some(rev) => {
-                let g = git
-                    .as_ref()
-                    .context("--commit needs the project to be in a git repository")?;
-                let commit = g.resolve(rev)?;
-                let tmp = store.scratch_dir("commit-")?;
-                let tree = tmp.path().join("tree");
-                g.export(&commit, &tree)?;
-                let mut cache = StatCache::in_memory();
-                let sources = SourceTree::scan(&tree, None, &outputs, &mut cache)?;
-                (Some(commit), true, Some(tmp), sources, cache.hashed)
-            }
-            None => {
-                let mut cache = StatCache::load(&project_dir.join(".cairn").join("statcache"));
-                let sources = SourceTree::scan(&project_dir, git.as_ref(), &outputs, &mut cache)?;
-                if let Err(e) = cache.save() {
-                    eprintln!("warning: could not save the file hash cache: {e:#}");
-                }
-                let hashed = cache.hashed;
-                (
-                    git.as_ref().and_then(Git::head),
-                    false,
-                    None,
-                    sources,
-                    hashed,
+        // Asking Docker which images it has takes tens of milliseconds of
+        // waiting on other processes: it overlaps with scanning the sources.
+        let (executor, scanned) = std::thread::scope(|s| {
+            let executor = s.spawn(|| {
+                exec::select(
+                    opts.executor,
+                    &config,
+                    &project,
+                    opts.actions,
+                    &project_dir,
+                    &store,
+                    &opts.docker,
                 )
-            }
-        };
+            });
+            let scanned = (|| -> Result<_> {
+                let git = Git::discover(&project_dir);
+                let outputs = AllPatterns::new(&project)?;
+                let (commit, from_commit, export, sources, sources_hashed) = match opts.commit {
+                    Some(rev) => {
+                        let g = git
+                            .as_ref()
+                            .context("--commit needs the project to be in a git repository")?;
+                        let commit = g.resolve(rev)?;
+                        let tmp = store.scratch_dir("commit-")?;
+                        let tree = tmp.path().join("tree");
+                        g.export(&commit, &tree)?;
+                        let mut cache = StatCache::in_memory();
+                        let sources = SourceTree::scan(&tree, None, &outputs, &mut cache)?;
+                        (Some(commit), true, Some(tmp), sources, cache.hashed)
+                    }
+                    None => {
+                        let mut cache =
+                            StatCache::load(&project_dir.join(".cairn").join("statcache"));
+                        let sources =
+                            SourceTree::scan(&project_dir, git.as_ref(), &outputs, &mut cache)?;
+                        if let Err(e) = cache.save() {
+                            eprintln!("warning: could not save the file hash cache: {e:#}");
+                        }
+                        let hashed = cache.hashed;
+                        (
+                            git.as_ref().and_then(Git::head),
+                            false,
+                            None,
+                            sources,
+                            hashed,
+                        )
+                    }
+                };
+                Ok((git, commit, from_commit, export, sources, sources_hashed))
+            })();
+            let executor = executor.join().expect("choosing the executor panicked");
+            (executor, scanned)
+        });
+        let executor = executor?;
+        let (git, commit, from_commit, export, sources, sources_hashed) = scanned?;
         let state = ProjectState::load(&project_dir);
         Ok(Session {
             project_dir,

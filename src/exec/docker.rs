@@ -81,7 +81,15 @@ impl DockerExecutor {
     /// Resolves the ids of `references` at once, pulling missing images with
     /// `--pull`. Returns the references still missing.
     pub fn resolve(&self, references: &[String]) -> Result<Vec<String>> {
-        let mut found = engine::image_ids(references)?;
+        self.resolve_from(engine::image_ids(references)?, references)
+    }
+
+    /// Like [`DockerExecutor::resolve`], given the ids already found.
+    pub fn resolve_from(
+        &self,
+        mut found: BTreeMap<String, String>,
+        references: &[String],
+    ) -> Result<Vec<String>> {
         let mut missing: Vec<String> = references
             .iter()
             .filter(|r| !found.contains_key(*r))

@@ -62,6 +62,57 @@ fn output_within(mut cmd: Command, limit: Duration) -> std::io::Result<Option<Ou
     }
 }
 
+/// Whether an engine answers and, if it does, the ids of those of
+/// `references` it has, in one `docker image inspect` (each CLI call costs
+/// tens of milliseconds, and this one is on the path of every run).
+/// `Err(why)` when no engine answers.
+pub fn probe(
+    references: &[String],
+) -> Result<std::result::Result<BTreeMap<String, String>, String>> {
+    if references.is_empty() {
+        return Ok(engine_version().map(|_| BTreeMap::new()));
+    }
+    let mut cmd = docker();
+    cmd.args(["image", "inspect", "--format", "{{.Id}}"])
+        .args(references);
+    let out = match output_within(cmd, ENGINE_TIMEOUT) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err("the `docker` command is not installed".into()));
+        }
+        Err(e) => return Ok(Err(format!("`docker image inspect` failed: {e}"))),
+        Ok(None) => {
+            return Ok(Err(format!(
+                "the Docker engine did not answer within {} s",
+                ENGINE_TIMEOUT.as_secs()
+            )));
+        }
+        Ok(Some(out)) => out,
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    if out.status.success() && lines.len() == references.len() {
+        let ids = references
+            .iter()
+            .zip(lines)
+            .map(|(r, id)| (r.clone(), id.trim().to_string()))
+            .collect();
+        return Ok(Ok(ids));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !no_such_image(&err) {
+        return Ok(Err(last_line(&err).to_string()));
+    }
+    // The engine answered, without some of the images.
+    if references.len() == 1 {
+        return Ok(Ok(BTreeMap::new()));
+    }
+    image_ids(references).map(Ok)
+}
+
+fn no_such_image(stderr: &str) -> bool {
+    stderr.contains("No such image") || stderr.contains("no such image")
+}
+
 /// The image ids (`sha256:…`) of the references present in the engine;
 /// missing references are absent from the map.
 pub fn image_ids(references: &[String]) -> Result<BTreeMap<String, String>> {
@@ -103,7 +154,7 @@ pub fn image_id(reference: &str) -> Result<Option<String>> {
         ));
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("No such image") || err.contains("no such image") {
+    if no_such_image(&err) {
         return Ok(None);
     }
     bail!(

@@ -122,24 +122,22 @@ pub fn select(
     if kind == ExecutorKind::Local {
         return Ok(Box::new(local()));
     }
-    let engine = engine::engine_version();
-    if kind == ExecutorKind::Auto && engine.is_err() {
-        return Ok(Box::new(local()));
-    }
-    if let Err(why) = engine {
-        anyhow::bail!(
-            "the docker executor needs a Docker engine, and none answers: {why}.\nStart Docker, or run actions on the host with --executor local"
-        );
-    }
-    let exec = docker::DockerExecutor::new(config.images.clone(), docker)?;
     let images = images_used(project, targets);
     let references: Vec<String> = images
         .iter()
-        .map(|(i, t)| exec.reference(i, t))
+        .map(|(i, t)| docker::reference(&config.images, i, t))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let missing = exec.resolve(&references)?;
+    let found = match engine::probe(&references)? {
+        Ok(found) => found,
+        Err(_) if kind == ExecutorKind::Auto => return Ok(Box::new(local())),
+        Err(why) => anyhow::bail!(
+            "the docker executor needs a Docker engine, and none answers: {why}.\nStart Docker, or run actions on the host with --executor local"
+        ),
+    };
+    let exec = docker::DockerExecutor::new(config.images.clone(), docker)?;
+    let missing = exec.resolve_from(found, &references)?;
     if missing.is_empty() {
         return Ok(Box::new(exec));
     }
