@@ -226,6 +226,10 @@ impl Executor for DockerExecutor {
         })
     }
 
+    fn contains_actions(&self) -> bool {
+        true
+    }
+
     fn cancel_all(&self) {
         let running = self.running.lock().unwrap();
         self.cancelled.store(true, Ordering::SeqCst);

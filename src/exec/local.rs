@@ -180,6 +180,13 @@ impl Executor for LocalExecutor {
         let pid = child.id() as i32;
         self.running.lock().unwrap().insert(pid);
         let status = child.wait();
+        // An action ends when its command does, as a container would:
+        // whatever it left running in the background is killed, so nothing
+        // writes to its outputs once they are collected.
+        // SAFETY: killpg has no memory-safety preconditions.
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
         self.running.lock().unwrap().remove(&pid);
         let status = status?;
         Ok(match (status.code(), status.signal()) {
@@ -196,6 +203,12 @@ impl Executor for LocalExecutor {
                 message: Some("ended abnormally".into()),
             },
         })
+    }
+
+    fn contains_actions(&self) -> bool {
+        // bwrap's PID namespace ends with the command; a plain process
+        // group does not hold what calls setsid.
+        self.sandbox
     }
 
     fn cancel_all(&self) {

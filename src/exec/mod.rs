@@ -46,6 +46,13 @@ pub trait Executor: Send + Sync {
     fn run(&self, job: &Job) -> Result<Outcome>;
     /// Kills everything this executor has started and not yet reaped.
     fn cancel_all(&self);
+    /// Whether everything an action starts ends when its command does (a
+    /// container, a PID namespace), so that nothing can write to its
+    /// outputs afterwards and they may be moved into the store rather than
+    /// copied.
+    fn contains_actions(&self) -> bool {
+        false
+    }
     /// A one-line note for the user about how actions are run, if any.
     fn note(&self) -> Option<String> {
         None

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -167,10 +167,18 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
         }
     }
 
-    let paths: Vec<PathBuf> = collected.files.keys().map(|p| ws.join(p)).collect();
-    let ingested = store
-        .ingest_files(&paths)
-        .with_context(|| format!("storing the outputs of {}", req.name))?;
+    // The outputs and the log enter the store in one batch: moved out of
+    // the scratch workspace when the executor guarantees that nothing the
+    // action started is still running, copied otherwise.
+    let mut paths: Vec<PathBuf> = collected.files.keys().map(|p| ws.join(p)).collect();
+    paths.push(log_path.clone());
+    let mut ingested = if session.executor.contains_actions() {
+        store.adopt_files(&paths)
+    } else {
+        store.ingest_files(&paths)
+    }
+    .with_context(|| format!("storing the outputs of {}", req.name))?;
+    let log_object = ingested.pop().expect("the log was stored").digest;
     let files = collected
         .files
         .iter()
@@ -187,7 +195,6 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
             )
         })
         .collect();
-    let log_object = store.ingest_bytes(&log)?;
     let realisation = Realisation {
         format: REALISATION_FORMAT,
         derivation: req.id,
@@ -210,11 +217,41 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
     }
     store.put_derivation(req.drv)?;
     store.put_realisation(&realisation)?;
+    discard(scratch);
     Ok(Built::Ran {
         realisation,
         level4,
         log,
     })
+}
+
+/// The thread removing finished scratch workspaces, and how to reach it.
+type Discarder = (mpsc::Sender<tempfile::TempDir>, std::thread::JoinHandle<()>);
+static DISCARDER: Mutex<Option<Discarder>> = Mutex::new(None);
+
+/// Removes a finished scratch workspace off the critical path: deleting
+/// thousands of files can take as long as running a short action.
+fn discard(dir: tempfile::TempDir) {
+    let mut discarder = DISCARDER.lock().unwrap();
+    let (tx, _) = discarder.get_or_insert_with(|| {
+        let (tx, rx) = mpsc::channel::<tempfile::TempDir>();
+        (
+            tx,
+            std::thread::spawn(move || rx.into_iter().for_each(drop)),
+        )
+    });
+    if let Err(unsent) = tx.send(dir) {
+        drop(unsent.0);
+    }
+}
+
+/// Waits until every discarded scratch workspace is removed.
+pub fn finish_discards() {
+    let discarder = DISCARDER.lock().unwrap().take();
+    if let Some((tx, thread)) = discarder {
+        drop(tx);
+        let _ = thread.join();
+    }
 }
 
 /// Stat data of every file under `root`, by relative path.

@@ -76,6 +76,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut state = std::mem::take(&mut session.state);
     let roots_before = roots(&state);
     let reconciled = reconcile::reconcile(&session, &plan, &results, &mut state, &reporter);
+    build::finish_discards();
     state.save(&session.project_dir)?;
     let outputs_hashed = reconciled?;
     let roots_after = roots(&state);

@@ -54,6 +54,60 @@ impl Store {
             .collect()
     }
 
+    /// Moves files that the caller wrote into this store's `tmp/` (the
+    /// outputs in a finished scratch workspace) into the store without
+    /// copying them: each is made read-only, hashed, flushed and renamed
+    /// under its digest; one whose content the store already has is removed.
+    /// A file outside `tmp/`, with other links, or owned by another user is
+    /// copied instead, as [`Store::ingest_files`] does. Results are in the
+    /// order of `paths`. The caller guarantees that nothing writes to these
+    /// files any more.
+    pub fn adopt_files(&self, paths: &[PathBuf]) -> Result<Vec<Ingested>> {
+        use std::os::unix::fs::MetadataExt;
+        let _shared = self.shared();
+        let tmp = self.tmp_dir();
+        let per_file_sync = paths.len() <= durable::SYNCFS_THRESHOLD;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        let staged = paths
+            .par_iter()
+            .map(|p| {
+                let (mut file, size, mode) = open_source(p)?;
+                let meta = file.metadata().at(p)?;
+                if !p.starts_with(&tmp) || meta.nlink() != 1 || meta.uid() != euid {
+                    let staged = object::stage_file(&tmp, &mut file, size, per_file_sync)?;
+                    return Ok((staged, mode));
+                }
+                file.set_permissions(std::fs::Permissions::from_mode(object::OBJECT_MODE))
+                    .at(p)?;
+                let digest = object::hash_path(p, size)?;
+                let now = std::fs::symlink_metadata(p).at(p)?;
+                if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+                    return Err(Error::NotAFile {
+                        path: p.clone(),
+                        kind: "file replaced while it was stored",
+                    });
+                }
+                if per_file_sync {
+                    file.sync_all().at(p)?;
+                }
+                let staged = Staged {
+                    temp: tempfile::TempPath::try_from_path(p).at(p)?,
+                    digest,
+                    size,
+                };
+                Ok((staged, mode))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !per_file_sync {
+            durable::sync_filesystem(&tmp)?;
+        }
+        staged
+            .into_par_iter()
+            .map(|(s, mode)| self.commit_one(s, mode))
+            .collect()
+    }
+
     /// Stores `bytes` as an object.
     pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<Digest> {
         let _shared = self.shared();

@@ -707,3 +707,45 @@ fn a_project_its_enclosing_repository_ignores_is_read_from_disk() {
         "three rows\n"
     );
 }
+
+#[test]
+fn an_action_ends_with_its_command_and_background_writers_with_it() {
+    // Sandboxed (a PID namespace) and not (the action's process group).
+    for sandbox in [true, false] {
+        let s = Study::new();
+        s.write(
+            "project.yaml",
+            r#"version: "4.0"
+actions:
+  late:
+    run: python:v2 analysis/late.py
+    outputs:
+      moderately_sensitive:
+        out: output/out.txt
+"#,
+        );
+        // A child left running tries to change the output after the action ends.
+        s.write(
+            "analysis/late.py",
+            "import os, subprocess\nos.makedirs('output', exist_ok=True)\nopen('output/out.txt', 'w').write('on time\\n')\nsubprocess.Popen(['sh', '-c', 'sleep 1; echo late >> output/out.txt'])\n",
+        );
+        s.commit("late");
+        let mut cmd = s.command(&["run", "run_all", "--format", "json"]);
+        if !sandbox {
+            cmd.env("CAIRN_NO_SANDBOX", "1");
+        }
+        let r = crate::study::ran(cmd.output().unwrap());
+        assert_eq!(r.code, 0, "sandbox {sandbox}: {r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert_eq!(s.read("output/out.txt"), "on time\n", "sandbox {sandbox}");
+        let verify = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["store", "verify"])
+            .env("CAIRN_STORE", s.store.path())
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "sandbox {sandbox}: {verify:?}");
+        let second = s.run(&["run_all"]);
+        assert_eq!(second.with_status("cached"), vec!["late"], "{second:?}");
+        assert_eq!(s.read("output/out.txt"), "on time\n");
+    }
+}

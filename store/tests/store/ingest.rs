@@ -286,3 +286,59 @@ fn materialise_notices_a_missing_or_damaged_object() {
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     assert!(!f.beside("y").exists());
 }
+
+#[test]
+fn adopting_moves_files_from_tmp_and_copies_the_rest() {
+    let f = Fixture::new();
+    let scratch = f.store.scratch_dir("adopt-").unwrap();
+    let mut rng = Rng::new(3);
+    // Many files (one flush for the batch) and a large one, moved.
+    let mut paths = Vec::new();
+    let mut contents = Vec::new();
+    for i in 0..12 {
+        let content = if i == 11 {
+            rng.bytes(BIG)
+        } else {
+            rng.bytes(100 + i)
+        };
+        let p = scratch.path().join(format!("out{i}"));
+        fs::write(&p, &content).unwrap();
+        paths.push(p);
+        contents.push(content);
+    }
+    // Copied, not moved: outside tmp/, and a file with a second link.
+    let outside = f.beside("outside");
+    fs::write(&outside, "outside").unwrap();
+    let linked = scratch.path().join("linked");
+    fs::write(&linked, "linked").unwrap();
+    let other_name = scratch.path().join("other-name");
+    fs::hard_link(&linked, &other_name).unwrap();
+    paths.push(outside.clone());
+    contents.push(b"outside".to_vec());
+    paths.push(linked.clone());
+    contents.push(b"linked".to_vec());
+
+    let got = f.store.adopt_files(&paths).unwrap();
+    for (g, c) in got.iter().zip(&contents) {
+        assert_eq!(g.digest, Kind::Object.digest(c));
+        assert_eq!(g.size, c.len() as u64);
+        assert_eq!(f.store.read_object(&g.digest).unwrap(), *c);
+        let meta = fs::metadata(f.store.object_path(&g.digest)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o444);
+        assert_eq!(meta.nlink(), 1);
+    }
+    for p in &paths[..12] {
+        assert!(!p.exists(), "{} was moved into the store", p.display());
+    }
+    assert_eq!(fs::read(&outside).unwrap(), b"outside");
+    assert_eq!(fs::read(&other_name).unwrap(), b"linked");
+    // A second adoption of content the store has removes the file.
+    let again = scratch.path().join("again");
+    fs::write(&again, &contents[0]).unwrap();
+    let got2 = f.store.adopt_files(std::slice::from_ref(&again)).unwrap();
+    assert_eq!(got2[0].digest, got[0].digest);
+    assert!(!again.exists());
+    assert_eq!(object_count(&f), contents.len());
+    drop(scratch);
+    assert!(f.store.verify(&Default::default()).unwrap().is_clean());
+}
