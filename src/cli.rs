@@ -29,6 +29,14 @@ pub struct StoreArgs {
     pub store: Option<PathBuf>,
 }
 
+/// Which executor's identities a command that inspects compares with.
+#[derive(Args, Debug, Default)]
+pub struct ExecutorArgs {
+    /// The executor whose image identities to use [default: cairn.toml, else auto]
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
@@ -65,6 +73,8 @@ pub enum Command {
         project: ProjectArgs,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        executor: ExecutorArgs,
         #[arg(long, value_enum, default_value_t)]
         format: GraphFormat,
     },
@@ -76,6 +86,8 @@ pub enum Command {
         project: ProjectArgs,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        executor: ExecutorArgs,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -86,6 +98,8 @@ pub enum Command {
         project: ProjectArgs,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        executor: ExecutorArgs,
     },
     /// Print an action's derivation and realisation
     Show {
@@ -94,6 +108,8 @@ pub enum Command {
         project: ProjectArgs,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        executor: ExecutorArgs,
     },
     /// Print an action's last log
     Log {

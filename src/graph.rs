@@ -45,6 +45,7 @@ impl Styled for NodeState {
 pub fn run(
     project_dir: &Path,
     store: &crate::cli::StoreArgs,
+    executor: Option<crate::cli::ExecutorKind>,
     format: GraphFormat,
 ) -> anyhow::Result<ExitCode> {
     let project = match project::load(project_dir) {
@@ -55,7 +56,7 @@ pub fn run(
         }
     };
     let states: HashMap<String, NodeState> =
-        crate::session::Session::open_quiet(project_dir, store)
+        crate::session::Session::open_quiet(project_dir, store, executor)
             .and_then(|session| crate::status::evaluate(&session))
             .map(|evaluated| evaluated.into_iter().map(|e| (e.name, e.state)).collect())
             .unwrap_or_default();

@@ -58,39 +58,47 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Graph {
             project,
             store,
+            executor,
             format,
-        } => graph::run(&project.project_dir, &store, format),
+        } => graph::run(&project.project_dir, &store, executor.executor, format),
         Command::Store { command, store } => store_cmd::run(command, &store),
         Command::Run(args) => run::run(args),
         Command::Status {
             project,
             store,
+            executor,
             format,
-        } => status::status(&open(&project, &store)?, format),
+        } => status::status(&open(&project, &store, executor.executor)?, format),
         Command::Explain {
             action,
             project,
             store,
-        } => explain::explain(&open(&project, &store)?, &action),
+            executor,
+        } => explain::explain(&open(&project, &store, executor.executor)?, &action),
         Command::Show {
             action,
             project,
             store,
-        } => show::show(&open(&project, &store)?, &action),
+            executor,
+        } => show::show(&open(&project, &store, executor.executor)?, &action),
         Command::Log {
             action,
             project,
             store,
-        } => show::log(&open(&project, &store)?, &action),
+        } => show::log(&open(&project, &store, None)?, &action),
     }
 }
 
 /// A session for commands that inspect but do not run.
-fn open(project: &cli::ProjectArgs, store: &cli::StoreArgs) -> anyhow::Result<session::Session> {
+fn open(
+    project: &cli::ProjectArgs,
+    store: &cli::StoreArgs,
+    executor: Option<cli::ExecutorKind>,
+) -> anyhow::Result<session::Session> {
     session::Session::open(session::SessionOptions {
         project_dir: &project.project_dir,
         store: store.store.as_deref(),
-        executor: None,
+        executor,
         actions: &[],
         commit: None,
         docker: exec::DockerOptions::default(),

@@ -147,12 +147,16 @@ impl Session {
 
     /// A session for inspection that prints no warnings (the caller has
     /// already loaded the project and reported its problems).
-    pub fn open_quiet(project_dir: &Path, store: &crate::cli::StoreArgs) -> Result<Session> {
+    pub fn open_quiet(
+        project_dir: &Path,
+        store: &crate::cli::StoreArgs,
+        executor: Option<crate::cli::ExecutorKind>,
+    ) -> Result<Session> {
         Self::open_with(
             SessionOptions {
                 project_dir,
                 store: store.store.as_deref(),
-                executor: None,
+                executor,
                 actions: &[],
                 commit: None,
                 docker: exec::DockerOptions::default(),

@@ -483,3 +483,27 @@ fn without_docker_auto_runs_on_the_host_and_docker_is_an_error() {
     let plan = auto.events().into_iter().find(|e| e["event"] == "plan");
     assert_eq!(plan.unwrap()["executor"], "local", "{auto:?}");
 }
+
+#[test]
+fn inspecting_commands_take_the_executor_flag() {
+    let s = crate::study::pipeline();
+    let ran = s.run(&["run_all", "--executor", "local"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let local = s.cairn(&["status", "--executor", "local", "--format", "json"]);
+    assert_eq!(local.code, 0, "{local:?}");
+    assert_eq!(local.stdout.matches("\"fresh\"").count(), 4, "{local:?}");
+    // Asked about docker, whose images this engine does not have, status
+    // says so rather than answering for the host.
+    for cmd in [
+        &["status", "--executor", "docker"][..],
+        &["explain", "report", "--executor", "docker"],
+        &["show", "report", "--executor", "docker"],
+    ] {
+        let r = s.cairn(cmd);
+        assert_ne!(r.code, 0, "{cmd:?}: {r:?}");
+        assert!(
+            r.stderr.contains("ghcr.io/opensafely-core/python:v2"),
+            "{cmd:?}: {r:?}"
+        );
+    }
+}
