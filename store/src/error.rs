@@ -12,13 +12,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An I/O operation on `path` failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// An I/O operation on `path` failed. The cause is part of the message
+    /// and not a separate `source`, so a printed chain says it once.
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: io::Error },
 
     /// The directory holds a store of another layout version.
     #[error(
@@ -122,9 +119,9 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: &Path) -> Result<T> {
-        self.map_err(|source| Error::Io {
+        self.map_err(|cause| Error::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     }
 }

@@ -749,3 +749,70 @@ actions:
         assert_eq!(s.read("output/out.txt"), "on time\n");
     }
 }
+
+#[test]
+fn a_full_disk_fails_the_action_and_loses_nothing() {
+    // The store lives on a 3 MiB tmpfs, mounted in a private user and mount
+    // namespace (no privileges needed); the second version of the output
+    // fits in the scratch workspace but not again in the store.
+    let s = Study::new();
+    s.write(
+        "project.yaml",
+        r#"version: "4.0"
+actions:
+  big:
+    run: python:v2 analysis/big.py
+    outputs:
+      highly_sensitive:
+        data: output/big.bin
+"#,
+    );
+    let script = |kib: usize| {
+        format!(
+            "import os\nos.makedirs('output', exist_ok=True)\nopen('output/big.bin', 'wb').write(bytes([{}]) * {kib} * 1024)\n",
+            kib % 251
+        )
+    };
+    s.write("analysis/big.py", &script(1000));
+    s.commit("small");
+    let small_store = s.path().join("mnt");
+    std::fs::create_dir(&small_store).unwrap();
+    let cairn = env!("CARGO_BIN_EXE_cairn");
+    let sh = format!(
+        r#"set -e
+mount -t tmpfs -o size=3m tmpfs mnt
+export CAIRN_STORE=$PWD/mnt/store CAIRN_NO_SANDBOX=1
+{cairn} run run_all --project-dir . > first.out 2>&1
+sed -i 's/1000/1900/' analysis/big.py
+set +e
+{cairn} run run_all --project-dir . > second.out 2>&1
+echo "second: $?"
+set -e
+{cairn} store verify > verify.out 2>&1
+echo "verify: $?"
+ls -A mnt/store/tmp > tmp.out
+"#
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &sh])
+        .current_dir(s.path())
+        .output()
+        .expect("unshare (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let second = s.read("second.out");
+    assert!(text.contains("second: 1"), "{text}\n{second}");
+    assert!(second.contains("No space left on device"), "{second}");
+    assert!(second.contains("storing the outputs of big"), "{second}");
+    assert!(
+        text.contains("verify: 0"),
+        "{text}\n{}",
+        s.read("verify.out")
+    );
+    assert_eq!(s.read("tmp.out"), "", "nothing left in the store's tmp/");
+    // The project keeps the output of the last successful run.
+    assert_eq!(
+        std::fs::read(s.file("output/big.bin")).unwrap().len(),
+        1000 * 1024
+    );
+}
