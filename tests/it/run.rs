@@ -816,3 +816,56 @@ ls -A mnt/store/tmp > tmp.out
         1000 * 1024
     );
 }
+
+#[test]
+fn a_run_killed_at_any_point_leaves_a_consistent_store_and_project() {
+    let s = pipeline();
+    // One complete run gives the time to spread the kills over.
+    let t = std::time::Instant::now();
+    let full = s.run(&["run_all", "--force-run-dependencies"]);
+    assert_eq!(full.code, 0, "{full:?}");
+    let whole = t.elapsed();
+    for round in 0..8u32 {
+        // Change what `prepare` writes so that every round has work to do.
+        s.write(
+            "analysis/prepare.py",
+            &format!(
+                "import os\nos.makedirs('output', exist_ok=True)\nopen('output/data.csv', 'w').write('id,value\\n1,{round}\\n2,20\\n3,30\\n')\n"
+            ),
+        );
+        let mut child = s
+            .command(&["run", "run_all", "--format", "json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole * round / 8);
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let again = s.run(&["run_all"]);
+        assert_eq!(again.code, 0, "round {round}: {again:?}");
+        assert_eq!(
+            s.read("output/data.csv"),
+            format!("id,value\n1,{round}\n2,20\n3,30\n"),
+            "round {round}"
+        );
+        let total = round + 50;
+        assert_eq!(
+            s.read("output/report.txt"),
+            format!("The total is {total}.\n")
+        );
+        let verify = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["store", "verify"])
+            .env("CAIRN_STORE", s.store.path())
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "round {round}: {verify:?}");
+        // Nothing is stale after the recovery run.
+        let status = s.cairn(&["status", "--format", "json"]);
+        assert!(
+            !status.stdout.contains("\"stale\""),
+            "round {round}: {status:?}"
+        );
+    }
+}
