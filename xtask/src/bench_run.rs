@@ -122,17 +122,19 @@ pub fn run(args: &[String]) -> Result<()> {
         run_ok(Command::new("git").args(args).current_dir(&project))?;
     }
     let store = work.join("store");
-    let run = |args: &[&str]| -> Result<()> {
-        let out = Command::new(&cairn)
-            .arg("run")
+    let run_in = |store: &Path, sandbox: bool, args: &[&str]| -> Result<()> {
+        let mut cmd = Command::new(&cairn);
+        cmd.arg("run")
             .args(args)
             .arg("--project-dir")
             .arg(&project)
             .arg("--store")
-            .arg(&store)
-            .args(["-j", "1"])
-            .env("CAIRN_NO_SANDBOX", "1")
-            .output()?;
+            .arg(store)
+            .args(["-j", "1"]);
+        if !sandbox {
+            cmd.env("CAIRN_NO_SANDBOX", "1");
+        }
+        let out = cmd.output()?;
         if !out.status.success() {
             bail!(
                 "cairn run failed: {}{}",
@@ -142,6 +144,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         Ok(())
     };
+    let run = |args: &[&str]| run_in(&store, false, args);
     let cold = time(|| run(&["run_all"]))?;
     // The first no-op after a cold run may rehash files written within the
     // racy-timestamp margin; settle, then measure.
@@ -152,6 +155,19 @@ pub fn run(args: &[String]) -> Result<()> {
             .map(|_| time(|| run(&["run_all"])))
             .collect::<Result<Vec<_>>>()?,
     );
+    // The same cold run in the bubblewrap sandbox (the default where bwrap
+    // is installed), from an empty store.
+    let sandboxed = if bwrap_available() {
+        for d in ["output", "metadata", ".cairn"] {
+            std::fs::remove_dir_all(project.join(d))?;
+        }
+        let store2 = work.join("store-sandboxed");
+        let t = time(|| run_in(&store2, true, &["run_all"]))?;
+        std::fs::remove_dir_all(&store2)?;
+        Some(t)
+    } else {
+        None
+    };
     println!(
         "direct {:.1} s, cairn cold {:.1} s, cairn no-op {:.1} ms; now DVC …",
         direct.as_secs_f64(),
@@ -220,6 +236,13 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(dvc_cold) = dvc_cold {
         report_row("dvc repro (cold)", dvc_cold, Some(("direct", direct)));
     }
+    if let Some(sandboxed) = sandboxed {
+        report_row(
+            "  same, sandboxed (bwrap)",
+            sandboxed,
+            Some(("direct", direct)),
+        );
+    }
     report_row("cairn run run_all (no-op)", noop, None);
     report_row("dvc repro (no-op)", dvc_noop, None);
     println!();
@@ -229,6 +252,12 @@ pub fn run(args: &[String]) -> Result<()> {
         "per-action overhead of cairn: (cold − direct) / actions = {per_action:.2} ms; \
          (cold − direct copying inputs) / actions = {beyond_copying:.2} ms (target < 10 ms + input copying)"
     );
+    if let Some(sandboxed) = sandboxed {
+        println!(
+            "sandboxed: (cold − direct copying inputs) / actions = {:.2} ms",
+            (sandboxed.saturating_sub(direct_ws)).as_secs_f64() * 1000.0 / shape.actions as f64
+        );
+    }
     println!(
         "no-op: {:.1} ms (target < 100 ms); dvc repro / cairn = {:.1}× (target ≥ 20×)",
         noop.as_secs_f64() * 1000.0,
@@ -288,6 +317,22 @@ fn dvc_binary(work: &Path) -> Result<PathBuf> {
         run_ok(Command::new(venv.join("bin/pip")).args(["install", "-q", "dvc"]))?;
     }
     Ok(dvc)
+}
+
+/// Whether bubblewrap can create a sandbox here.
+fn bwrap_available() -> bool {
+    Command::new("bwrap")
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--unshare-net",
+            "--unshare-pid",
+            "--",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn sh(dir: &Path, args: &[&str]) -> Result<()> {
