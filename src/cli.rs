@@ -124,6 +124,8 @@ pub enum Command {
         #[command(subcommand)]
         command: StoreCommand,
         #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
         store: StoreArgs,
     },
 }

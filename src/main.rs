@@ -61,7 +61,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             executor,
             format,
         } => graph::run(&project.project_dir, &store, executor.executor, format),
-        Command::Store { command, store } => store_cmd::run(command, &store),
+        Command::Store {
+            command,
+            project,
+            store,
+        } => store_cmd::run(command, &project.project_dir, &store),
         Command::Run(args) => run::run(args),
         Command::Status {
             project,
@@ -95,12 +99,5 @@ fn open(
     store: &cli::StoreArgs,
     executor: Option<cli::ExecutorKind>,
 ) -> anyhow::Result<session::Session> {
-    session::Session::open(session::SessionOptions {
-        project_dir: &project.project_dir,
-        store: store.store.as_deref(),
-        executor,
-        actions: &[],
-        commit: None,
-        docker: exec::DockerOptions::default(),
-    })
+    session::Session::open_read_only(&project.project_dir, store.store.as_deref(), executor)
 }

@@ -37,6 +37,14 @@ pub enum Built {
     /// Another process built the same derivation while this one waited.
     Elsewhere(Realisation),
     Failed(Failure),
+    /// An output of an action it needs could not be restored into the
+    /// workspace: its object is corrupt (and now quarantined) or lost. That
+    /// realisation must be built again before this action can run.
+    InputDamaged {
+        upstream: Digest,
+        path: String,
+        error: cairn_store::Error,
+    },
 }
 
 /// Why an action failed, and what was kept for the user.
@@ -87,7 +95,20 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
                     ..Failure::default()
                 }));
             }
-            store.materialize_file(entry, &ws.join(path))?;
+            match store.materialize_file(entry, &ws.join(path)) {
+                Ok(()) => {}
+                Err(
+                    error @ (cairn_store::Error::Corrupt { .. }
+                    | cairn_store::Error::MissingObject { .. }),
+                ) => {
+                    return Ok(Built::InputDamaged {
+                        upstream: up.derivation,
+                        path: path.clone(),
+                        error,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     let placed = stamps(&ws)?;

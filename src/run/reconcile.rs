@@ -24,14 +24,32 @@ enum Want<'a> {
     Keep,
 }
 
+/// What reconciling did.
+#[derive(Default)]
+pub struct Reconciled {
+    /// Files whose content had to be read.
+    pub hashed: usize,
+    /// Outputs that could not be restored because the store's copy is
+    /// corrupt (now quarantined) or lost: their actions must run again.
+    pub damaged: Vec<Damaged>,
+}
+
+/// An output the store could not give back.
+pub struct Damaged {
+    pub action: String,
+    pub path: String,
+    pub error: cairn_store::Error,
+}
+
 pub fn reconcile(
     session: &Session,
     plan: &Plan,
     results: &BTreeMap<String, ActionOutcome>,
     state: &mut ProjectState,
     reporter: &Reporter,
-) -> Result<usize> {
+) -> Result<Reconciled> {
     let mut hashed = 0;
+    let mut damaged = Vec::new();
     let dir = &session.project_dir;
     let mut desired: BTreeMap<String, Want> = BTreeMap::new();
     let mut held: HashMap<&str, Vec<(&String, &FileState)>> = HashMap::new();
@@ -64,20 +82,51 @@ pub fn reconcile(
         }
     }
 
-    // Outputs of planned actions that no planned realisation produces any more.
+    // Outputs of planned actions that no planned realisation produces any
+    // more, and of actions that project.yaml no longer has (a build of
+    // another commit leaves the work tree's actions alone).
     let planned: HashSet<&str> = plan.order.iter().map(String::as_str).collect();
+    let removed = |a: &str| !session.from_commit && !session.project.actions.contains_key(a);
     let obsolete: Vec<String> = state
         .files
         .iter()
-        .filter(|(p, f)| planned.contains(f.action.as_str()) && !desired.contains_key(*p))
+        .filter(|(p, f)| {
+            (planned.contains(f.action.as_str()) || removed(&f.action)) && !desired.contains_key(*p)
+        })
         .map(|(p, _)| p.clone())
         .collect();
+    let gone: Vec<String> = state
+        .actions
+        .keys()
+        .filter(|a| removed(a))
+        .cloned()
+        .collect();
+    for a in gone {
+        state.actions.remove(&a);
+        let log = metalog::log_path(dir, &a);
+        if log.exists() {
+            std::fs::remove_file(&log).with_context(|| format!("removing {}", log.display()))?;
+            let shown = metalog::log_path(std::path::Path::new(""), &a);
+            reporter.note(&format!(
+                "removed {}: {a} is no longer in project.yaml",
+                shown.display()
+            ));
+        }
+    }
     for p in obsolete {
         let f = state.files.remove(&p).expect("listed above");
         let full = dir.join(&p);
         if full.exists() {
             std::fs::remove_file(&full).with_context(|| format!("removing {}", full.display()))?;
-            reporter.note(&format!("removed {p}: no longer an output of {}", f.action));
+            let why = if removed(&f.action) {
+                format!(
+                    "no longer an output of {} (it is no longer in project.yaml)",
+                    f.action
+                )
+            } else {
+                format!("no longer an output of {}", f.action)
+            };
+            reporter.note(&format!("removed {p}: {why}"));
         }
     }
 
@@ -106,7 +155,9 @@ pub fn reconcile(
             _ => false,
         };
         if !same_content {
-            if !session.store.has_object(&entry.object) {
+            if entry.level == cairn_store::HIGHLY_SENSITIVE
+                && !session.store.has_object(&entry.object)
+            {
                 reporter.note(&format!(
                     "{p} is withheld: its {} content is not in this store",
                     entry.level
@@ -121,10 +172,23 @@ pub fn reconcile(
                     "restored {p}: it was {what} since cairn wrote it (outputs of {action} come from the store)"
                 ));
             }
-            session
-                .store
-                .materialize_file(entry, &full)
-                .with_context(|| format!("writing {}", full.display()))?;
+            match session.store.materialize_file(entry, &full) {
+                Ok(()) => {}
+                Err(
+                    error @ (cairn_store::Error::Corrupt { .. }
+                    | cairn_store::Error::MissingObject { .. }),
+                ) => {
+                    damaged.push(Damaged {
+                        action: action.to_string(),
+                        path: p.clone(),
+                        error,
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("writing {}", full.display()));
+                }
+            }
         }
         let recorded_at_ns = now_ns();
         let s = Stamp::of(&std::fs::metadata(&full)?);
@@ -166,7 +230,7 @@ pub fn reconcile(
             }
         }
     }
-    Ok(hashed)
+    Ok(Reconciled { hashed, damaged })
 }
 
 /// Writes `metadata/<action>.log` when the action ran or failed now, or when

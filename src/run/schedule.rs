@@ -234,6 +234,38 @@ pub fn execute(
             };
             running -= 1;
             let elapsed = start.elapsed();
+            if let Ok(Built::InputDamaged {
+                upstream,
+                path,
+                error,
+            }) = &built
+            {
+                // The needed action's outputs cannot be trusted: drop its
+                // realisation, build it again, then come back to this one.
+                let name_ref = plan.order[position[name.as_str()]].as_str();
+                let need = session
+                    .action(name_ref)
+                    .needs
+                    .iter()
+                    .find(|n| results.get(n.as_str()).and_then(|o| o.id) == Some(*upstream));
+                if let Some(n) = need
+                    && !forced.contains(n.as_str())
+                {
+                    let n = plan.order[position[n.as_str()]].as_str();
+                    reporter.note(&damage_note(path, n, error));
+                    if let Err(e) = session.store.quarantine_realisation(upstream) {
+                        reporter.note(&format!("warning: {e}"));
+                    }
+                    results.remove(n);
+                    realised.remove(n);
+                    manifests.remove(n);
+                    forced.insert(n.to_string());
+                    rebuild_waiters.entry(n).or_default().push(name_ref);
+                    *waiting.get_mut(name_ref).expect("planned") += 1;
+                    ready.insert((position[n], n));
+                    continue;
+                }
+            }
             let outcome = match built {
                 Ok(Built::Ran {
                     realisation,
@@ -270,6 +302,11 @@ pub fn execute(
                     o.failure = Some(f);
                     o
                 }
+                Ok(Built::InputDamaged { path, error, .. }) => ActionOutcome::new(
+                    Status::Failed,
+                    Some(id),
+                    format!("input {path} could not be restored from the store: {error}"),
+                ),
                 Err(e) => ActionOutcome::new(Status::Failed, Some(id), format!("{e:#}")),
             };
             let mut o = outcome;
@@ -396,6 +433,26 @@ fn release<'a>(
             ready.insert((position[d], d));
         }
     }
+}
+
+/// What the user is told when an output in the store turns out corrupt or
+/// lost: which file, what was wrong, and that its action runs again.
+pub fn damage_note(path: &str, action: &str, error: &cairn_store::Error) -> String {
+    let what = match error {
+        cairn_store::Error::Corrupt {
+            path: moved,
+            expected,
+            actual,
+        } => format!(
+            "its stored copy is corrupt (object {expected} now hashes to {actual}; moved to {})",
+            moved.display()
+        ),
+        cairn_store::Error::MissingObject { digest, .. } => {
+            format!("its stored copy (object {digest}) is missing from the store")
+        }
+        other => other.to_string(),
+    };
+    format!("warning: {path}: {what}; running {action} again")
 }
 
 pub fn seconds(d: Duration) -> String {

@@ -80,6 +80,11 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Whether a complete store layout (its `VERSION` file) is at `root`.
+    pub(crate) fn exists_at(root: &Path) -> bool {
+        root.join(VERSION).is_file()
+    }
+
     fn create(&self, version_path: &Path) -> Result<()> {
         // A half-created store (a crash before VERSION was written) holds only
         // our own names; anything else means the user pointed us at the wrong place.

@@ -52,6 +52,17 @@ impl Store {
         })
     }
 
+    /// Opens the store at `root` if one is there, creating nothing: for
+    /// commands that only look. `None` when the directory is absent or holds
+    /// no store yet.
+    pub fn open_existing(root: impl AsRef<Path>) -> Result<Option<Store>> {
+        let root = root.as_ref();
+        if !Layout::exists_at(root) {
+            return Ok(None);
+        }
+        Store::open(root).map(Some)
+    }
+
     /// The store's directory.
     pub fn root(&self) -> &Path {
         self.layout.root()
