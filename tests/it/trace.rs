@@ -487,3 +487,46 @@ fn where_ptrace_is_refused_the_program_runs_untraced() {
         "ran\n"
     );
 }
+
+#[test]
+fn in_a_container_with_the_default_seccomp_profile_it_traces_as_pid_1() {
+    let r = root();
+    let traces = root();
+    write(r.path(), "data.txt", "hi");
+    // The container runs as another user, as the docker executor's do.
+    for dir in [r.path(), traces.path()] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    }
+    let image = format!("{}:v1", crate::docker::busybox());
+    let start = Instant::now();
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", "--user", "1000:1000"])
+        .arg("-v")
+        .arg(format!("{}:/workspace", r.path().display()))
+        .arg("-v")
+        .arg(format!("{}:/trace", traces.path().display()))
+        .arg("-v")
+        .arg(format!("{}:/cairn-trace:ro", supervisor().display()))
+        .args(["-w", "/workspace", "--entrypoint", "/cairn-trace", &image])
+        .args(["--root", "/workspace", "--out", "/trace/t", "--"])
+        .args([
+            "sh",
+            "-c",
+            "sleep 600 & head -c 12 /proc/1/cmdline; echo; cat data.txt; test -f nope; ls sub 2>/dev/null; echo x > new.txt; exit 4",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("docker: {e} (this test needs Docker, see .ci/install-deps)"));
+    let t = collect(out, &traces.path().join("t"));
+    assert_eq!((t.code, t.header.as_str()), (4, "cairn-trace 1"), "{t:#?}");
+    // The supervisor is PID 1, and the background sleep did not keep the
+    // container alive.
+    assert!(t.stdout.starts_with("/cairn-trace\nhi"), "{t:#?}");
+    assert!(start.elapsed() < Duration::from_secs(60), "{t:#?}");
+    t.assert_has(&[
+        "read 1 data.txt",
+        "stat 0 nope",
+        "stat 0 sub",
+        "write 0 new.txt",
+    ]);
+}
