@@ -388,16 +388,12 @@ fn sigterm_is_passed_to_the_program() {
     assert_eq!(t.code, 7, "{t:#?}");
 }
 
-/// A seccomp filter (for bubblewrap's `--seccomp`) that fails `ptrace` with EPERM.
-fn deny_ptrace_filter() -> Vec<u8> {
-    let ptrace: u32 = if cfg!(target_arch = "aarch64") {
-        117
-    } else {
-        101
-    };
+/// A seccomp filter (for bubblewrap's `--seccomp`) that fails the system
+/// call numbered `nr` with EPERM.
+fn deny_filter(nr: u32) -> Vec<u8> {
     let insns: [(u16, u8, u8, u32); 4] = [
         (0x20, 0, 0, 0),               // ld nr
-        (0x15, 0, 1, ptrace),          // jeq ptrace
+        (0x15, 0, 1, nr),              // jeq nr
         (0x06, 0, 0, 0x0005_0000 | 1), // ret ERRNO(EPERM)
         (0x06, 0, 0, 0x7fff_0000),     // ret ALLOW
     ];
@@ -468,7 +464,12 @@ fn in_the_bubblewrap_sandbox_it_traces() {
 fn where_ptrace_is_refused_the_program_runs_untraced() {
     let r = root();
     let traces = root();
-    std::fs::write(traces.path().join("filter.bpf"), deny_ptrace_filter()).unwrap();
+    let ptrace = if cfg!(target_arch = "aarch64") {
+        117
+    } else {
+        101
+    };
+    std::fs::write(traces.path().join("filter.bpf"), deny_filter(ptrace)).unwrap();
     let (t, _) = bwrap(
         r.path(),
         traces.path(),
@@ -529,4 +530,71 @@ fn in_a_container_with_the_default_seccomp_profile_it_traces_as_pid_1() {
         "stat 0 sub",
         "write 0 new.txt",
     ]);
+}
+
+#[test]
+fn where_seccomp_is_refused_the_program_runs_untraced() {
+    let r = root();
+    let traces = root();
+    // The filter is installed with prctl, which this sandbox refuses.
+    let prctl = if cfg!(target_arch = "aarch64") {
+        167
+    } else {
+        157
+    };
+    std::fs::write(traces.path().join("filter.bpf"), deny_filter(prctl)).unwrap();
+    let (t, _) = bwrap(
+        r.path(),
+        traces.path(),
+        "--seccomp 9 9<\"$OUT/filter.bpf\"",
+        "sh -c 'cat /dev/null; echo ran > ran.txt; exit 6'",
+    );
+    assert_eq!(t.code, 6, "{t:#?}");
+    assert!(
+        t.header
+            .starts_with("untraced\tprctl(PR_SET_NO_NEW_PRIVS): Operation not permitted"),
+        "{t:#?}"
+    );
+    assert!(t.events.is_empty(), "{t:#?}");
+    assert!(r.path().join("ran.txt").exists());
+}
+
+#[test]
+fn in_a_container_that_refuses_ptrace_it_runs_untraced_as_pid_1() {
+    let r = root();
+    let traces = root();
+    let profile = traces.path().join("seccomp.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let image = format!("{}:v1", crate::docker::busybox());
+    let start = Instant::now();
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", "none"])
+        .arg("--security-opt")
+        .arg(format!("seccomp={}", profile.display()))
+        .arg("-v")
+        .arg(format!("{}:/workspace", r.path().display()))
+        .arg("-v")
+        .arg(format!("{}:/trace", traces.path().display()))
+        .arg("-v")
+        .arg(format!("{}:/cairn-trace:ro", supervisor().display()))
+        .args(["-w", "/workspace", "--entrypoint", "/cairn-trace", &image])
+        .args(["--root", "/workspace", "--out", "/trace/t", "--"])
+        .args(["sh", "-c", "sleep 600 & echo ran > ran.txt; exit 9"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("docker: {e} (this test needs Docker, see .ci/install-deps)"));
+    let t = collect(out, &traces.path().join("t"));
+    assert_eq!(t.code, 9, "{t:#?}");
+    assert!(
+        t.header
+            .starts_with("untraced\tPTRACE_TRACEME: Operation not permitted"),
+        "{t:#?}"
+    );
+    assert!(t.events.is_empty(), "{t:#?}");
+    assert!(r.path().join("ran.txt").exists());
+    assert!(start.elapsed() < Duration::from_secs(60), "{t:#?}");
 }
