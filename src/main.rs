@@ -20,10 +20,12 @@ mod statcache;
 mod state;
 mod status;
 mod store_cmd;
+mod trace;
 mod ui;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
@@ -66,6 +68,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             project,
             store,
         } => store_cmd::run(command, &project.project_dir, &store),
+        Command::Internal {
+            command: cli::InternalCommand::TraceInstall { dir },
+        } => {
+            let path = trace::install(&dir)
+                .with_context(|| format!("installing the tracer in {}", dir.display()))?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => run::run(args),
         Command::Status {
             project,

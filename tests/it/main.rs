@@ -9,4 +9,5 @@ mod run;
 mod store_cmd;
 mod study;
 mod support;
+mod trace;
 mod trust;
