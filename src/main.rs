@@ -9,6 +9,7 @@ mod explain;
 mod git;
 mod graph;
 mod metalog;
+mod observe;
 mod outputs;
 mod plan;
 mod project;

@@ -211,20 +211,19 @@ pub fn reconcile(
     for a in &plan.order {
         let Some(o) = results.get(a) else { continue };
         write_log(session, a, o, state)?;
-        if let (Some(r), Some(id)) = (&o.realisation, o.id) {
+        if let (Some(r), Some(key)) = (&o.realisation, o.key) {
             let unchanged = state
                 .actions
                 .get(a)
-                .is_some_and(|s| s.derivation == id && s.manifest.is_some());
+                .is_some_and(|s| s.key == Some(key) && s.manifest.is_some());
             if !unchanged {
-                let listing = session.sources_for(a)?.listing();
-                let object = session.store.ingest_bytes(listing.as_bytes()).ok();
                 state.actions.insert(
                     a.clone(),
                     ActionState {
                         derivation: r.derivation,
+                        key: Some(key),
                         manifest: Some(r.outputs.digest()),
-                        sources_listing: object,
+                        observed: Some(r.observations.path_set()),
                     },
                 );
             }
@@ -246,11 +245,11 @@ fn write_log(session: &Session, a: &str, o: &ActionOutcome, state: &ProjectState
     // Outputs the project already held: their log is in place, or is
     // rewritten from the realisation.
     let loaded;
-    let realisation = match (&o.realisation, o.manifest, o.id) {
+    let realisation = match (&o.realisation, o.manifest, o.key) {
         (Some(r), _, _) => Some(r),
         (None, Some(_), Some(_)) if path.exists() => return Ok(()),
-        (None, Some(_), Some(id)) => {
-            loaded = session.store.realisation(&id)?.map(std::sync::Arc::new);
+        (None, Some(_), Some(key)) => {
+            loaded = session.store.realisation(&key)?.map(std::sync::Arc::new);
             loaded.as_ref()
         }
         _ => None,

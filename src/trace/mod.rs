@@ -11,8 +11,6 @@
 //!   `/`-separated, empty for the root itself, with `\\`, `\t`, `\n` and
 //!   `\xHH` (a byte that is not valid UTF-8) escaped.
 
-#![allow(dead_code)] // Until the executors run actions under it.
-
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
