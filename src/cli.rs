@@ -11,21 +11,99 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Run OpenSAFELY project.yaml pipelines, rerunning only what changed"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct ProjectArgs {
-    /// The project directory (holding project.yaml)
-    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
-    pub project_dir: PathBuf,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct StoreArgs {
+/// Options every command accepts, before or after its name.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// The project directory (holding project.yaml) [default: the nearest one
+    /// upwards from the current directory]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub project_dir: Option<PathBuf>,
     /// The store directory [default: $CAIRN_STORE, cairn.toml, $XDG_CACHE_HOME/cairn]
     #[arg(long, value_name = "DIR", global = true)]
+    pub store: Option<PathBuf>,
+    /// Output format: human or json; for `graph`, dot or mermaid
+    #[arg(long, value_enum, value_name = "FORMAT", global = true)]
+    pub format: Option<AnyFormat>,
+}
+
+impl GlobalArgs {
+    /// `--project-dir`, else the nearest directory upwards from the current
+    /// one that holds `project.yaml` (as git and cargo search), else `.`
+    /// (where the missing file is then reported).
+    pub fn project_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.project_dir {
+            return dir.clone();
+        }
+        // Relative to here (`..`, `../..`), so messages name files as the
+        // user would.
+        let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        match here
+            .ancestors()
+            .position(|d| d.join("project.yaml").is_file())
+        {
+            None | Some(0) => PathBuf::from("."),
+            Some(up) => std::iter::repeat_n("..", up).collect(),
+        }
+    }
+
+    pub fn store_args(&self) -> StoreArgs {
+        StoreArgs {
+            store: self.store.clone(),
+        }
+    }
+
+    /// The format of a command that speaks `human` or `json`.
+    pub fn format(&self, command: &str) -> Format {
+        match self.format {
+            None | Some(AnyFormat::Human) => Format::Human,
+            Some(AnyFormat::Json) => Format::Json,
+            Some(other) => usage_error(&format!(
+                "`cairn {command}` prints human or json, not {}",
+                other.name()
+            )),
+        }
+    }
+
+    /// The format of `cairn graph`.
+    pub fn graph_format(&self) -> GraphFormat {
+        match self.format {
+            None | Some(AnyFormat::Dot) => GraphFormat::Dot,
+            Some(AnyFormat::Mermaid) => GraphFormat::Mermaid,
+            Some(other) => usage_error(&format!(
+                "`cairn graph` prints dot or mermaid, not {}",
+                other.name()
+            )),
+        }
+    }
+
+    /// Refuses `--format` for a command that has one way of printing.
+    pub fn no_format(&self, command: &str) {
+        if let Some(f) = self.format {
+            usage_error(&format!(
+                "`cairn {command}` has no --format (got {})",
+                f.name()
+            ));
+        }
+    }
+}
+
+/// Exits with clap's usage error (status 2).
+fn usage_error(message: &str) -> ! {
+    use clap::CommandFactory;
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
+}
+
+/// The store directory as commands take it.
+#[derive(Debug, Clone, Default)]
+pub struct StoreArgs {
     pub store: Option<PathBuf>,
 }
 
@@ -37,14 +115,38 @@ pub struct ExecutorArgs {
     pub executor: Option<ExecutorKind>,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Every value `--format` takes; each command accepts its own.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnyFormat {
+    /// For people (the default)
+    Human,
+    /// One JSON document, or JSON lines for `run`
+    Json,
+    /// Graphviz (`graph`'s default)
+    Dot,
+    /// Mermaid flowchart (`graph`)
+    Mermaid,
+}
+
+impl AnyFormat {
+    fn name(self) -> &'static str {
+        match self {
+            AnyFormat::Human => "human",
+            AnyFormat::Json => "json",
+            AnyFormat::Dot => "dot",
+            AnyFormat::Mermaid => "mermaid",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
     Human,
     Json,
 }
 
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GraphFormat {
     #[default]
     Dot,
@@ -53,71 +155,61 @@ pub enum GraphFormat {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecutorKind {
+    /// Docker when an engine answers and has every image, else local
     Auto,
+    /// The image's program on this machine
     Local,
+    /// Containers through the docker CLI
     Docker,
+}
+
+impl From<ExecutorKind> for crate::exec::ExecutorChoice {
+    fn from(k: ExecutorKind) -> Self {
+        match k {
+            ExecutorKind::Auto => crate::exec::ExecutorChoice::Auto,
+            ExecutorKind::Local => crate::exec::ExecutorChoice::Local,
+            ExecutorKind::Docker => crate::exec::ExecutorChoice::Docker,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate project.yaml and print the plan
-    Check {
-        #[command(flatten)]
-        project: ProjectArgs,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Check,
     /// Print the action graph
     Graph {
         #[command(flatten)]
-        project: ProjectArgs,
-        #[command(flatten)]
-        store: StoreArgs,
-        #[command(flatten)]
         executor: ExecutorArgs,
-        #[arg(long, value_enum, default_value_t)]
-        format: GraphFormat,
     },
     /// Run actions (and what they need), reusing cached outputs
     Run(RunArgs),
-    /// Show whether each action is fresh, stale or never run
+    /// Show whether each action is fresh, stale, failed or never run
     Status {
         #[command(flatten)]
-        project: ProjectArgs,
-        #[command(flatten)]
-        store: StoreArgs,
-        #[command(flatten)]
         executor: ExecutorArgs,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
     },
-    /// Explain why an action is stale
+    /// Explain why an action is stale, down to the first cause
     Explain {
+        /// The action to explain
+        #[arg(value_name = "ACTION")]
         action: String,
-        #[command(flatten)]
-        project: ProjectArgs,
-        #[command(flatten)]
-        store: StoreArgs,
         #[command(flatten)]
         executor: ExecutorArgs,
     },
     /// Print an action's derivation and realisation
     Show {
+        /// The action to show
+        #[arg(value_name = "ACTION")]
         action: String,
-        #[command(flatten)]
-        project: ProjectArgs,
-        #[command(flatten)]
-        store: StoreArgs,
         #[command(flatten)]
         executor: ExecutorArgs,
     },
     /// Print an action's last log
     Log {
+        /// The action whose log to print
+        #[arg(value_name = "ACTION")]
         action: String,
-        #[command(flatten)]
-        project: ProjectArgs,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// cairn's own plumbing, for its tests
     #[command(hide = true)]
@@ -129,10 +221,12 @@ pub enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
-        #[command(flatten)]
-        project: ProjectArgs,
-        #[command(flatten)]
-        store: StoreArgs,
+    },
+    /// Print a shell completion script (e.g. `cairn completions bash > ~/.local/share/bash-completion/completions/cairn`)
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -147,8 +241,8 @@ pub struct RunArgs {
     /// Rerun the requested actions even if their outputs are cached
     #[arg(long)]
     pub force: bool,
-    /// Run up to N actions at once
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
+    /// Run up to N actions at once (at least 1)
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 2, value_parser = parse_jobs)]
     pub jobs: usize,
     /// Don't stop on the first failed action
     #[arg(long)]
@@ -159,7 +253,7 @@ pub struct RunArgs {
     /// Build from the tree of this git commit instead of the work tree
     #[arg(long, value_name = "REV")]
     pub commit: Option<String>,
-    /// How to run actions
+    /// How to run actions [default: cairn.toml's [executor] kind, else auto]
     #[arg(long, value_enum)]
     pub executor: Option<ExecutorKind>,
     /// Pull missing images (docker executor)
@@ -171,12 +265,45 @@ pub struct RunArgs {
     /// Memory limit per action (docker executor)
     #[arg(short = 'm', long, value_name = "M", default_value = "4G")]
     pub memory: String,
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
-    #[command(flatten)]
-    pub project: ProjectArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
+}
+
+/// `-j N`: a positive number of actions.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (it is how many actions run at once)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number of actions")),
+    }
+}
+
+impl RunArgs {
+    /// The run engine's options for these flags.
+    pub fn options(&self, global: &GlobalArgs) -> crate::run::RunOptions {
+        use crate::run::Force;
+        crate::run::RunOptions {
+            project_dir: global.project_dir(),
+            store: global.store.clone(),
+            actions: self.actions.clone(),
+            force: if self.force_run_dependencies {
+                Force::WithDependencies
+            } else if self.force {
+                Force::Targets
+            } else {
+                Force::Nothing
+            },
+            jobs: self.jobs,
+            continue_on_error: self.continue_on_error,
+            dry_run: self.dry_run,
+            commit: self.commit.clone(),
+            executor: self.executor.map(Into::into),
+            docker: crate::exec::DockerOptions {
+                pull: self.pull,
+                cpus: self.cpus,
+                memory: self.memory.clone(),
+            },
+            cancelled: Default::default(),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -216,5 +343,8 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
 #[derive(Subcommand, Debug)]
 pub enum InternalCommand {
     /// Installs the tracer into DIR and prints its path
-    TraceInstall { dir: PathBuf },
+    TraceInstall {
+        /// Where to install it
+        dir: PathBuf,
+    },
 }

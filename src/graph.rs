@@ -45,7 +45,7 @@ impl Styled for NodeState {
 pub fn run(
     project_dir: &Path,
     store: &crate::cli::StoreArgs,
-    executor: Option<crate::cli::ExecutorKind>,
+    executor: Option<crate::exec::ExecutorChoice>,
     format: GraphFormat,
 ) -> anyhow::Result<ExitCode> {
     let project = match project::load(project_dir) {

@@ -29,8 +29,12 @@ impl Plan {
         }
         for name in requested {
             if name != RUN_ALL && !project.actions.contains_key(name) {
+                let hint =
+                    crate::suggest::closest(name, project.actions.keys().map(String::as_str))
+                        .map(|c| format!("Did you mean '{c}'?\n"))
+                        .unwrap_or_default();
                 bail!(
-                    "Action '{name}' not found in project.yaml\n{}",
+                    "Action '{name}' not found in project.yaml\n{hint}{}",
                     valid_names(project)
                 );
             }

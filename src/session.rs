@@ -34,6 +34,10 @@ pub struct Session {
     /// cache proved every file unchanged).
     pub sources_hashed: usize,
     pub state: ProjectState,
+    /// Warnings for the user from opening (project.yaml, cairn.toml, the
+    /// hash cache), left to the command to show: `run` shows them, commands
+    /// that only look do not.
+    pub warnings: Vec<String>,
     /// Keeps an exported commit tree alive while the session lasts.
     _export: Option<tempfile::TempDir>,
     /// An empty stand-in store for a read-only session where none exists yet.
@@ -46,7 +50,7 @@ pub struct Session {
 pub struct SessionOptions<'a> {
     pub project_dir: &'a Path,
     pub store: Option<&'a Path>,
-    pub executor: Option<crate::cli::ExecutorKind>,
+    pub executor: Option<exec::ExecutorChoice>,
     /// The actions the command is about (chooses which images must be present).
     pub actions: &'a [String],
     pub commit: Option<&'a str>,
@@ -59,7 +63,7 @@ pub struct SessionOptions<'a> {
 
 impl Session {
     pub fn open(opts: SessionOptions) -> Result<Session> {
-        let verbose = !opts.read_only;
+        let mut notes = Vec::new();
         let project_dir = opts.project_dir.to_path_buf();
         // `--commit REV`: project.yaml, cairn.toml and the sources all come
         // from REV's tree; the work tree's cairn.toml only says where this
@@ -103,20 +107,16 @@ impl Session {
                 .with_context(|| format!("reading project.yaml at commit {commit}"))?,
             _ => crate::project::load(&project_dir)?,
         };
-        if verbose {
-            for w in &warnings {
-                eprintln!("warning: {}", w.message);
-            }
-        }
+        notes.extend(warnings.iter().map(|w| format!("warning: {}", w.message)));
         let config = match &tree {
             Some(tree) => Config::load(tree)?,
             None => work_config,
         };
-        if verbose && let Some(remote) = &config.remote {
-            eprintln!(
+        if let Some(remote) = &config.remote {
+            notes.push(format!(
                 "warning: cairn.toml: [remote] url = {:?} is ignored: this version of cairn has no remote cache",
                 remote.url
-            );
+            ));
         }
         // Asking Docker which images it has takes tens of milliseconds of
         // waiting on other processes: it overlaps with scanning the sources.
@@ -144,6 +144,7 @@ impl Session {
                             true,
                             sources,
                             cache.hashed,
+                            None,
                         ))
                     }
                     _ => {
@@ -152,14 +153,17 @@ impl Session {
                             StatCache::load(&project_dir.join(".cairn").join("statcache"));
                         let sources =
                             SourceTree::scan(&project_dir, git.as_ref(), &outputs, &mut cache)?;
-                        if opts.read_only {
+                        let saved = if opts.read_only {
                             // Hashes learnt now are learnt again by `run`.
-                        } else if let Err(e) = cache.save() {
-                            eprintln!("warning: could not save the file hash cache: {e:#}");
-                        }
+                            None
+                        } else {
+                            cache.save().err().map(|e| {
+                                format!("warning: could not save the file hash cache: {e:#}")
+                            })
+                        };
                         let hashed = cache.hashed;
                         let head = git.as_ref().and_then(Git::head);
-                        Ok((git, head, false, sources, hashed))
+                        Ok((git, head, false, sources, hashed, saved))
                     }
                 }
             })();
@@ -167,7 +171,8 @@ impl Session {
             (executor, scanned)
         });
         let executor = executor?;
-        let (git, commit, from_commit, sources, sources_hashed) = scanned?;
+        let (git, commit, from_commit, sources, sources_hashed, saved) = scanned?;
+        notes.extend(saved);
         let state = ProjectState::load(&project_dir);
         Ok(Session {
             project_dir,
@@ -182,6 +187,7 @@ impl Session {
             sources,
             sources_hashed,
             state,
+            warnings: notes,
             _export: export,
             _empty_store: empty_store,
             tracer: std::sync::OnceLock::new(),
@@ -192,7 +198,7 @@ impl Session {
     pub fn open_read_only(
         project_dir: &Path,
         store: Option<&Path>,
-        executor: Option<crate::cli::ExecutorKind>,
+        executor: Option<exec::ExecutorChoice>,
     ) -> Result<Session> {
         Self::open(SessionOptions {
             project_dir,

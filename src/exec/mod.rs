@@ -117,11 +117,20 @@ impl Default for DockerOptions {
     }
 }
 
+/// Which executor a command asks for (`--executor`, `[executor] kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutorChoice {
+    /// Docker when an engine answers and has the images, else local.
+    Auto,
+    Local,
+    Docker,
+}
+
 /// Chooses the executor: `--executor`, else `[executor] kind`, else `auto`:
 /// docker when a Docker engine answers and has every image that the actions
 /// `targets` ask for (and what they need) use, local otherwise.
 pub fn select(
-    flag: Option<crate::cli::ExecutorKind>,
+    flag: Option<ExecutorChoice>,
     config: &crate::config::Config,
     project: &crate::project::Project,
     targets: &[String],
@@ -129,12 +138,11 @@ pub fn select(
     store: &cairn_store::Store,
     docker: &DockerOptions,
 ) -> Result<Box<dyn Executor>> {
-    use crate::cli::ExecutorKind;
     let kind = match (flag, config.executor.kind.as_deref()) {
         (Some(k), _) => k,
-        (None, None | Some("auto")) => ExecutorKind::Auto,
-        (None, Some("local")) => ExecutorKind::Local,
-        (None, Some("docker")) => ExecutorKind::Docker,
+        (None, None | Some("auto")) => ExecutorChoice::Auto,
+        (None, Some("local")) => ExecutorChoice::Local,
+        (None, Some("docker")) => ExecutorChoice::Docker,
         (None, Some(other)) => anyhow::bail!(
             "cairn.toml: [executor] kind = {other:?} is not one of \"auto\", \"local\", \"docker\""
         ),
@@ -146,7 +154,7 @@ pub fn select(
         ];
         local::LocalExecutor::new(config.images.clone(), hidden)
     };
-    if kind == ExecutorKind::Local {
+    if kind == ExecutorChoice::Local {
         return Ok(Box::new(local()));
     }
     let images = images_used(project, targets);
@@ -158,7 +166,7 @@ pub fn select(
         .collect();
     let found = match engine::probe(&references)? {
         Ok(found) => found,
-        Err(_) if kind == ExecutorKind::Auto => return Ok(Box::new(local())),
+        Err(_) if kind == ExecutorChoice::Auto => return Ok(Box::new(local())),
         Err(why) => anyhow::bail!(
             "the docker executor needs a Docker engine, and none answers: {why}.\nStart Docker, or run actions on the host with --executor local"
         ),
@@ -173,10 +181,10 @@ pub fn select(
         .map(|(i, t)| (format!("{i}:{t}"), exec.reference(i, t)))
         .filter(|(_, r)| missing.contains(r))
         .collect();
-    if kind == ExecutorKind::Auto {
+    if kind == ExecutorChoice::Auto {
         let names: Vec<&str> = missing.iter().map(|(_, r)| r.as_str()).collect();
         return Ok(Box::new(local().with_note(format!(
-            "note: Docker is running but does not have {}: actions run on the host (`cairn run --pull` or `docker pull` gets the images)",
+            "note: Docker lacks {}: running on the host (--pull fetches images; [executor] kind = \"local\" in cairn.toml makes it the default)",
             names.join(", ")
         ))));
     }

@@ -2,95 +2,174 @@
 //! outputs in the project.
 
 mod build;
+pub mod event;
 mod reconcile;
 mod schedule;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Format, RunArgs};
-use crate::metalog;
+use crate::exec::{DockerOptions, ExecutorChoice};
 use crate::plan::Plan;
 use crate::session::{Session, SessionOptions};
-use crate::ui::{Reporter, Status};
 
+pub use event::{Event, EventSink, OutputFile, Status, Totals};
 pub use schedule::ActionOutcome;
 
 /// How many `--commit` builds of a project GC keeps, besides its work tree.
 const COMMIT_ROOTS: usize = 5;
 
-pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let project_dir = args.project.project_dir.clone();
-    let _lock = ProjectLock::acquire(&project_dir)?;
-    let cancelled = Arc::new(AtomicBool::new(false));
-    install_ctrlc(cancelled.clone());
+/// Which actions run even though their outputs are cached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Force {
+    #[default]
+    Nothing,
+    /// The requested actions (`--force`).
+    Targets,
+    /// The requested actions and all their dependencies (`-f`).
+    WithDependencies,
+}
+
+/// Everything a run is asked to do.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub project_dir: PathBuf,
+    /// The store directory, if named (else `CAIRN_STORE`, `cairn.toml`, the default).
+    pub store: Option<PathBuf>,
+    /// Actions to run with what they need (`run_all` for every action).
+    pub actions: Vec<String>,
+    pub force: Force,
+    /// How many actions may run at once (at least 1).
+    pub jobs: usize,
+    pub continue_on_error: bool,
+    /// Report what would run and why; run nothing.
+    pub dry_run: bool,
+    /// Build from the tree of this git revision instead of the work tree.
+    pub commit: Option<String>,
+    /// The executor, if chosen (else `[executor] kind`, else auto).
+    pub executor: Option<ExecutorChoice>,
+    pub docker: DockerOptions,
+    /// Set by the caller to stop the run (running actions are killed).
+    pub cancelled: Arc<AtomicBool>,
+}
+
+impl RunOptions {
+    /// A run of `actions` in `project_dir` with every other option at its default.
+    pub fn new(project_dir: impl Into<PathBuf>, actions: &[&str]) -> RunOptions {
+        RunOptions {
+            project_dir: project_dir.into(),
+            store: None,
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            force: Force::Nothing,
+            jobs: 2,
+            continue_on_error: false,
+            dry_run: false,
+            commit: None,
+            executor: None,
+            docker: DockerOptions::default(),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Default)]
+pub struct RunReport {
+    /// The plan's actions in dependency order.
+    pub order: Vec<String>,
+    /// What happened to each action of the plan.
+    pub outcomes: BTreeMap<String, ActionOutcome>,
+    pub totals: Totals,
+    pub cancelled: bool,
+    /// The store the outputs came from.
+    pub store: PathBuf,
+}
+
+/// Runs what `opts` asks, reporting to `sink`. An `Err` is a run that could
+/// not start (no project, no store, an unknown action, …) or a failure to
+/// write the project; failed actions are in the report.
+pub fn run(opts: &RunOptions, sink: &dyn EventSink) -> Result<RunReport> {
+    let clock = Instant::now();
+    let project_dir = opts.project_dir.clone();
+    let _lock = ProjectLock::acquire(&project_dir, sink)?;
+    let cancelled = &opts.cancelled;
     let mut session = Session::open(SessionOptions {
         project_dir: &project_dir,
-        store: args.store.store.as_deref(),
-        executor: args.executor,
-        actions: &args.actions,
-        commit: args.commit.as_deref(),
-        docker: crate::exec::DockerOptions {
-            pull: args.pull,
-            cpus: args.cpus,
-            memory: args.memory.clone(),
-        },
+        store: opts.store.as_deref(),
+        executor: opts.executor,
+        actions: &opts.actions,
+        commit: opts.commit.as_deref(),
+        docker: opts.docker.clone(),
         read_only: false,
     })?;
-    let plan = Plan::new(&session.project, &args.actions)?;
-    let forced: HashSet<String> = if args.force_run_dependencies {
-        let mut f: HashSet<String> = plan.order.iter().cloned().collect();
-        f.extend(plan.targets.iter().cloned());
-        f
-    } else if args.force {
-        plan.targets.iter().cloned().collect()
-    } else {
-        HashSet::new()
+    for w in std::mem::take(&mut session.warnings) {
+        sink.note(&w);
+    }
+    let plan = Plan::new(&session.project, &opts.actions)?;
+    let forced: HashSet<String> = match opts.force {
+        Force::WithDependencies => {
+            let mut f: HashSet<String> = plan.order.iter().cloned().collect();
+            f.extend(plan.targets.iter().cloned());
+            f
+        }
+        Force::Targets => plan.targets.iter().cloned().collect(),
+        Force::Nothing => HashSet::new(),
     };
 
-    if args.dry_run {
-        return dry_run(&session, &plan, &forced, args.format);
+    if opts.dry_run {
+        dry_run(&session, &plan, &forced, sink)?;
+        return Ok(RunReport {
+            order: plan.order.clone(),
+            totals: Totals {
+                ok: true,
+                elapsed: clock.elapsed(),
+                ..Totals::default()
+            },
+            store: session.store.root().to_path_buf(),
+            ..RunReport::default()
+        });
     }
 
     let mut state = std::mem::take(&mut session.state);
     let roots_before = roots(&state);
     let mut results: BTreeMap<String, ActionOutcome> = BTreeMap::new();
     let mut outputs_hashed = 0;
-    let mut reporter;
     // A second round only when the store could not give back an output
     // (corrupt or lost): its realisation is dropped and the action reruns.
     let mut round = 0;
     loop {
         round += 1;
-        reporter = Reporter::new(args.format, plan.order.len());
-        if round == 1 {
-            if let Some(note) = session.executor.note() {
-                reporter.note(&note);
-            }
-            reporter.plan(&plan.order, session.executor.kind());
+        if round == 1
+            && let Some(note) = session.executor.note()
+        {
+            sink.note(&note);
         }
+        sink.event(&Event::Plan {
+            actions: &plan.order,
+            executor: session.executor.kind(),
+            round,
+        });
         session.state = std::mem::take(&mut state);
         let round_results = schedule::execute(
             &session,
             &plan,
             &schedule::Options {
                 forced: &forced,
-                jobs: args.jobs,
-                continue_on_error: args.continue_on_error,
+                jobs: opts.jobs,
+                continue_on_error: opts.continue_on_error,
             },
-            &reporter,
-            &cancelled,
+            sink,
+            cancelled,
         );
-        reporter.finish();
+        sink.event(&Event::RoundEnded);
         state = std::mem::take(&mut session.state);
-        let reconciled =
-            reconcile::reconcile(&session, &plan, &round_results, &mut state, &reporter);
+        let reconciled = reconcile::reconcile(&session, &plan, &round_results, &mut state, sink);
         merge_rounds(&mut results, round_results);
         let reconciled = match reconciled {
             Ok(r) => r,
@@ -105,11 +184,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             break;
         }
         for d in &reconciled.damaged {
-            reporter.note(&schedule::damage_note(&d.path, &d.action, &d.error));
+            sink.note(&schedule::damage_note(&d.path, &d.action, &d.error));
             if let Some(key) = results.get(&d.action).and_then(|o| o.key)
                 && let Err(e) = session.store.quarantine_realisation(&key)
             {
-                reporter.note(&format!("warning: {e}"));
+                sink.note(&format!("warning: {e}"));
             }
         }
     }
@@ -131,24 +210,34 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         _ => Ok(()),
     };
     if let Err(e) = rooted {
-        reporter.note(&format!(
+        sink.note(&format!(
             "warning: could not register this project's outputs as a GC root: {e}"
         ));
     }
 
-    let ok = results
-        .values()
-        .all(|o| matches!(o.status, Status::Ran | Status::Cached | Status::Withheld));
-    if !reporter.is_json() {
-        summary(&session, &plan, &results);
+    let mut totals = Totals {
+        ok: true,
+        files_hashed: session.sources_hashed + outputs_hashed,
+        ..Totals::default()
+    };
+    for o in results.values() {
+        match o.status {
+            Status::Ran => totals.ran += 1,
+            Status::Cached => totals.cached += 1,
+            Status::Withheld => totals.withheld += 1,
+            Status::Failed => totals.failed += 1,
+            Status::DependencyFailed => totals.dependency_failed += 1,
+        }
     }
-    reporter.done(ok, session.sources_hashed + outputs_hashed);
-    Ok(if was_cancelled {
-        ExitCode::from(130)
-    } else if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    totals.ok = totals.failed == 0 && totals.dependency_failed == 0;
+    totals.elapsed = clock.elapsed();
+    sink.event(&Event::Done(&totals));
+    Ok(RunReport {
+        order: plan.order.clone(),
+        outcomes: results,
+        totals,
+        cancelled: was_cancelled,
+        store: session.store.root().to_path_buf(),
     })
 }
 
@@ -179,8 +268,8 @@ fn dry_run(
     session: &Session,
     plan: &Plan,
     forced: &HashSet<String>,
-    format: Format,
-) -> Result<ExitCode> {
+    sink: &dyn EventSink,
+) -> Result<()> {
     let mut manifests = HashMap::new();
     for name in &plan.order {
         let (verdict, id) = match session.inputs_of(name, &manifests) {
@@ -218,89 +307,13 @@ fn dry_run(
                 }
             }
         };
-        match format {
-            Format::Json => println!(
-                "{}",
-                serde_json::json!({"event": "dry_run", "action": name, "id": id.map(|d| d.short()), "verdict": verdict})
-            ),
-            Format::Human => println!(
-                "{name} ({}): {verdict}",
-                id.map(|d| d.short())
-                    .unwrap_or_else(|| "id not yet known".into())
-            ),
-        }
+        sink.event(&Event::DryRun {
+            action: name,
+            id: id.as_ref(),
+            verdict: &verdict,
+        });
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The closing report, in the shape of `opensafely run`'s.
-fn summary(session: &Session, plan: &Plan, results: &BTreeMap<String, ActionOutcome>) {
-    let mut cached = 0;
-    let mut blocks: Vec<(bool, String)> = Vec::new();
-    let mut not_run = Vec::new();
-    for a in &plan.order {
-        let Some(o) = results.get(a) else { continue };
-        match o.status {
-            Status::Cached | Status::Withheld => cached += 1,
-            Status::DependencyFailed => not_run.push(a.as_str()),
-            Status::Ran | Status::Failed => {
-                let mut b = format!("=> {a}\n");
-                for line in o.message.lines() {
-                    b.push_str(&format!("   {line}\n"));
-                }
-                if let Some(f) = &o.failure
-                    && let Some(ws) = &f.workspace
-                {
-                    b.push_str(&format!("   workspace kept at: {}\n", ws.display()));
-                }
-                let log = metalog::log_path(Path::new(""), a);
-                b.push_str(&format!("\n   log file: {}\n", log.display()));
-                if let Some(r) = &o.realisation {
-                    b.push_str("   outputs:\n");
-                    let rows: Vec<(String, String)> = r
-                        .outputs
-                        .files
-                        .iter()
-                        .map(|(p, e)| (p.clone(), e.level.clone()))
-                        .collect();
-                    for line in metalog::table(&rows, "(no outputs)").lines() {
-                        b.push_str(&format!("   {line}\n"));
-                    }
-                }
-                if !o.level4.is_empty() {
-                    b.push_str("   invalid moderately_sensitive outputs:\n");
-                    for line in metalog::table(&o.level4, "").lines() {
-                        b.push_str(&format!("   {line}\n"));
-                    }
-                }
-                if o.status == Status::Failed
-                    && let Some(log) = &o.log
-                    && !log.is_empty()
-                {
-                    b.push_str("   logs (truncated):\n");
-                    let text = String::from_utf8_lossy(log);
-                    let lines: Vec<&str> = text.lines().collect();
-                    for line in &lines[lines.len().saturating_sub(32)..] {
-                        b.push_str(&format!("     {line}\n"));
-                    }
-                }
-                blocks.push((o.status == Status::Failed, b));
-            }
-        }
-    }
-    blocks.sort_by_key(|(failed, _)| *failed);
-    for (_, b) in &blocks {
-        println!("{b}");
-    }
-    if cached > 0 {
-        println!(
-            "=> {cached} action(s) up to date: outputs restored from the store at {}",
-            session.store.root().display()
-        );
-    }
-    if !not_run.is_empty() {
-        println!("=> not run: {}", not_run.join(", "));
-    }
+    Ok(())
 }
 
 /// One `cairn run` at a time per project; a second one waits its turn.
@@ -309,7 +322,7 @@ struct ProjectLock {
 }
 
 impl ProjectLock {
-    fn acquire(project_dir: &Path) -> Result<ProjectLock> {
+    fn acquire(project_dir: &Path, sink: &dyn EventSink) -> Result<ProjectLock> {
         let dir = project_dir.join(".cairn");
         if !project_dir.join("project.yaml").exists() {
             // Let the project loader report the missing file.
@@ -326,21 +339,11 @@ impl ProjectLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!("waiting for another cairn run in this project to finish…");
+                sink.note("waiting for another cairn run in this project to finish…");
                 file.lock()?;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
         Ok(ProjectLock { _file: file })
     }
-}
-
-fn install_ctrlc(flag: Arc<AtomicBool>) {
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: stop waiting for cleanup.
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: stopping running actions…");
-    });
 }

@@ -12,13 +12,13 @@ use anyhow::{Context, Result};
 use cairn_store::{OutputEntry, Realisation};
 use rayon::prelude::*;
 
+use super::event::{EventSink, Status};
 use super::schedule::ActionOutcome;
 use crate::metalog::{self, Trailer};
 use crate::plan::Plan;
 use crate::session::Session;
 use crate::statcache::{Stamp, hash_file, now_ns};
 use crate::state::{ActionState, FileState, ProjectState};
-use crate::ui::{Reporter, Status};
 
 enum Want<'a> {
     Write(&'a str, OutputEntry),
@@ -108,7 +108,7 @@ pub fn reconcile(
     plan: &Plan,
     results: &BTreeMap<String, ActionOutcome>,
     state: &mut ProjectState,
-    reporter: &Reporter,
+    sink: &dyn EventSink,
 ) -> Result<Reconciled> {
     let mut hashed = 0;
     let mut damaged = Vec::new();
@@ -169,7 +169,7 @@ pub fn reconcile(
         if log.exists() {
             std::fs::remove_file(&log).with_context(|| format!("removing {}", log.display()))?;
             let shown = metalog::log_path(std::path::Path::new(""), &a);
-            reporter.note(&format!(
+            sink.note(&format!(
                 "removed {}: {a} is no longer in project.yaml",
                 shown.display()
             ));
@@ -188,7 +188,7 @@ pub fn reconcile(
             } else {
                 format!("no longer an output of {}", f.action)
             };
-            reporter.note(&format!("removed {p}: {why}"));
+            sink.note(&format!("removed {p}: {why}"));
         }
     }
 
@@ -230,7 +230,7 @@ pub fn reconcile(
         }
         match restored.how {
             How::Withheld => {
-                reporter.note(&format!(
+                sink.note(&format!(
                     "{} is withheld: its {} content is not in this store",
                     r.path, r.entry.level
                 ));
@@ -250,7 +250,7 @@ pub fn reconcile(
                 } else {
                     "deleted"
                 };
-                reporter.note(&format!(
+                sink.note(&format!(
                     "restored {}: it was {what} since cairn wrote it (outputs of {} come from the store)",
                     r.path, r.action
                 ));

@@ -11,9 +11,9 @@ use anyhow::Result;
 use cairn_store::{Digest, Realisation};
 
 use super::build::{self, Built, Failure, Provenance, Request};
+use super::event::{Event, EventSink, OutputFile, Status};
 use crate::plan::Plan;
 use crate::session::Session;
-use crate::ui::{Reporter, Status};
 
 /// How the scheduler behaves.
 pub struct Options<'a> {
@@ -66,7 +66,7 @@ pub fn execute(
     session: &Session,
     plan: &Plan,
     opts: &Options,
-    reporter: &Reporter,
+    sink: &dyn EventSink,
     cancelled: &AtomicBool,
 ) -> BTreeMap<String, ActionOutcome> {
     let position: HashMap<&str, usize> = plan
@@ -112,11 +112,11 @@ pub fn execute(
                 let (drv, sources, id) = match prepared {
                     Ok(Prepared::InPlace { id, key, manifest }) => {
                         let msg = "Reusing cached outputs";
-                        reporter.finished(name, Some(&id), Status::Cached, msg);
                         manifests.insert(name.to_string(), manifest);
                         let mut o = ActionOutcome::new(Status::Cached, Some(id), msg);
                         o.key = Some(key);
                         o.manifest = Some(manifest);
+                        finished(sink, name, &o, &held_outputs(session, name));
                         results.insert(name.to_string(), o);
                         release(name, &dependants, &mut waiting, &mut ready, &position);
                         continue;
@@ -130,7 +130,6 @@ pub fn execute(
                         } else {
                             (Status::Cached, "Reusing cached outputs")
                         };
-                        reporter.finished(name, Some(&id), status, msg);
                         manifests.insert(name.to_string(), r.outputs.digest());
                         let r = Arc::new(r);
                         realised.insert(name.to_string(), r.clone());
@@ -138,6 +137,7 @@ pub fn execute(
                         o.key = Some(key);
                         o.manifest = Some(r.outputs.digest());
                         o.realisation = Some(r);
+                        finished(sink, name, &o, &[]);
                         results.insert(name.to_string(), o);
                         release(name, &dependants, &mut waiting, &mut ready, &position);
                         continue;
@@ -177,12 +177,9 @@ pub fn execute(
                         (drv, sources, id)
                     }
                     Err(e) => {
-                        let msg = format!("{e:#}");
-                        reporter.finished(name, None, Status::Failed, &msg);
-                        results.insert(
-                            name.to_string(),
-                            ActionOutcome::new(Status::Failed, None, msg),
-                        );
+                        let o = ActionOutcome::new(Status::Failed, None, format!("{e:#}"));
+                        finished(sink, name, &o, &[]);
+                        results.insert(name.to_string(), o);
                         stopped |= !opts.continue_on_error;
                         continue;
                     }
@@ -203,7 +200,10 @@ pub fn execute(
                     .into_iter()
                     .filter_map(|n| realised.get(n.as_str()).cloned())
                     .collect();
-                reporter.started(name, &id);
+                sink.event(&Event::Started {
+                    action: name,
+                    id: &id,
+                });
                 running += 1;
                 let tx = tx.clone();
                 let force = forced.contains(name);
@@ -259,9 +259,9 @@ pub fn execute(
                     && !forced.contains(n.as_str())
                 {
                     let n = plan.order[position[n.as_str()]].as_str();
-                    reporter.note(&damage_note(path, n, error));
+                    sink.note(&damage_note(path, n, error));
                     if let Err(e) = session.store.quarantine_realisation(upstream) {
-                        reporter.note(&format!("warning: {e}"));
+                        sink.note(&format!("warning: {e}"));
                     }
                     results.remove(n);
                     realised.remove(n);
@@ -284,7 +284,7 @@ pub fn execute(
                         && !told_untraced
                     {
                         told_untraced = true;
-                        reporter.note(&format!(
+                        sink.note(&format!(
                             "note: {name} ran untraced ({why}), so it depends on every file it could see;                              so may other actions of this run"
                         ));
                     }
@@ -329,7 +329,7 @@ pub fn execute(
             };
             let mut o = outcome;
             o.elapsed = Some(elapsed);
-            reporter.finished(&name, Some(&id), o.status, &o.message);
+            finished(sink, &name, &o, &[]);
             let name_ref = plan.order[position[name.as_str()]].as_str();
             if let (Some(m), Some(r)) = (o.manifest, &o.realisation) {
                 manifests.insert(name.clone(), m);
@@ -365,13 +365,52 @@ pub fn execute(
         } else {
             "Not started: the run stopped at the first failure (use --continue-on-error to run independent actions)"
         };
-        reporter.finished(a, None, Status::DependencyFailed, message);
-        results.insert(
-            a.clone(),
-            ActionOutcome::new(Status::DependencyFailed, None, message),
-        );
+        let o = ActionOutcome::new(Status::DependencyFailed, None, message);
+        finished(sink, a, &o, &[]);
+        results.insert(a.clone(), o);
     }
     results
+}
+
+/// Tells `sink` how `name` ended; `held` lists its outputs when the
+/// outcome has no realisation to read them from.
+fn finished(sink: &dyn EventSink, name: &str, o: &ActionOutcome, held: &[OutputFile]) {
+    let outputs = match &o.realisation {
+        Some(r) => r
+            .outputs
+            .files
+            .iter()
+            .map(|(path, e)| OutputFile {
+                path: path.clone(),
+                size: e.size,
+                level: e.level.clone(),
+            })
+            .collect(),
+        None => held.to_vec(),
+    };
+    sink.event(&Event::Finished {
+        action: name,
+        id: o.id.as_ref(),
+        status: o.status,
+        message: &o.message,
+        elapsed: o.elapsed,
+        outputs: &outputs,
+    });
+}
+
+/// The outputs of `name` that the project holds, from its state.
+fn held_outputs(session: &Session, name: &str) -> Vec<OutputFile> {
+    session
+        .state
+        .files
+        .iter()
+        .filter(|(_, f)| f.action == name)
+        .map(|(path, f)| OutputFile {
+            path: path.clone(),
+            size: f.size,
+            level: f.level.clone(),
+        })
+        .collect()
 }
 
 /// Whether some highly_sensitive output of `r` has no content in the store

@@ -413,7 +413,9 @@ fn a_missing_image_names_the_reference_and_how_to_get_it() {
     let plan = auto.events().into_iter().find(|e| e["event"] == "plan");
     assert_eq!(plan.unwrap()["executor"], "local", "{auto:?}");
     assert!(
-        auto.stdout.contains(&format!("does not have {absent}:v1")),
+        auto.stdout
+            .contains(&format!("Docker lacks {absent}:v1: running on the host"))
+            && auto.stdout.contains("[executor] kind"),
         "{auto:?}"
     );
 }

@@ -1,9 +1,11 @@
 //! cairn's integration tests: each drives the real binary in a fresh temp directory.
 
 mod check;
+mod cli;
 mod conformance;
 mod docker;
 mod graph;
+mod library;
 mod nasty;
 mod run;
 mod store_cmd;

@@ -69,9 +69,12 @@ pub fn check(
                 return false;
             }
             if !cx.names.contains(need.as_str()) {
+                let hint = crate::suggest::closest(need, cx.names.iter().copied())
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
                 errors.push(Diagnostic::at(
                     format!(
-                        "Action `{name}` references an unknown action in its `needs` list: {need}"
+                        "Action `{name}` references an unknown action in its `needs` list: {need}{hint}"
                     ),
                     *at,
                 ));

@@ -1,0 +1,114 @@
+//! The command line as a user meets it: help on every flag, usage errors,
+//! global options anywhere, the project found from a subdirectory, shell
+//! completions, and "did you mean".
+
+use clap::CommandFactory;
+
+use crate::study::pipeline;
+use crate::support::{cairn, check_human};
+
+#[test]
+fn every_flag_and_argument_has_help() {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_about().is_none() {
+                missing.push(format!("{path} {} (no about)", sub.get_name()));
+            }
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&cairn::cli::Cli::command(), "cairn", &mut missing);
+    assert!(missing.is_empty(), "without help: {missing:?}");
+}
+
+#[test]
+fn zero_jobs_is_a_usage_error() {
+    let s = pipeline();
+    let r = s.cairn(&["run", "-j", "0", "run_all"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("must be at least 1"), "{r:?}");
+}
+
+#[test]
+fn global_options_go_before_or_after_the_command() {
+    let s = pipeline();
+    let dir = s.path().to_str().unwrap();
+    for args in [
+        vec!["--format", "json", "--project-dir", dir, "status"],
+        vec!["status", "--format", "json", "--project-dir", dir],
+        vec!["--project-dir", dir, "status", "--format", "json"],
+    ] {
+        let r = cairn(std::env::temp_dir().as_path(), &args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        assert_eq!(r.json()["actions"].as_array().unwrap().len(), 4, "{args:?}");
+    }
+    let wrong = cairn(s.path(), &["status", "--format", "mermaid"]);
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(wrong.stderr.contains("prints human or json, not mermaid"));
+}
+
+#[test]
+fn the_project_is_found_from_a_subdirectory() {
+    let s = pipeline();
+    let deep = s.file("analysis/deeper");
+    std::fs::create_dir_all(&deep).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["run", "describe", "--format", "json"])
+        .current_dir(&deep)
+        .env("CAIRN_STORE", s.store.path())
+        .output()
+        .unwrap();
+    let r = crate::study::ran(out);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.with_status("ran"), ["describe"]);
+    assert!(s.exists("output/description.txt"));
+    assert!(!deep.join("output").exists());
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _cairn"),
+        ("zsh", "#compdef cairn"),
+        ("fish", "complete -c cairn"),
+    ] {
+        let r = cairn(dir.path(), &["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}: {r:?}");
+        assert!(r.stdout.contains(marker), "{shell}: {}", r.stdout);
+        assert!(r.stdout.contains("force-run-dependencies"), "{shell}");
+    }
+}
+
+#[test]
+fn typos_get_did_you_mean() {
+    let s = pipeline();
+    let r = s.cairn(&["run", "analyze"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("Action 'analyze' not found in project.yaml\nDid you mean 'analyse'?"),
+        "{r:?}"
+    );
+
+    let needs = check_human(
+        "version: '4.0'\nactions:\n  prepare:\n    run: python:v2 a.py\n    outputs:\n      moderately_sensitive:\n        a: output/a.csv\n  analyse:\n    run: python:v2 b.py\n    needs: [prepaer]\n    outputs:\n      moderately_sensitive:\n        b: output/b.csv\n",
+    );
+    assert_eq!(needs.code, 1, "{needs:?}");
+    assert!(
+        needs.stderr.contains(
+            "references an unknown action in its `needs` list: prepaer (did you mean `prepare`?)"
+        ),
+        "{needs:?}"
+    );
+}
