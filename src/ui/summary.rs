@@ -117,12 +117,30 @@ fn counts_line(report: &RunReport) -> String {
         parts.push(format!("{} failed", t.failed));
     }
     if t.dependency_failed > 0 {
-        let why = if report.cancelled {
-            "cancelled"
-        } else {
-            "dependency failed"
-        };
-        parts.push(format!("{} not run ({why})", t.dependency_failed));
+        // Not run because a need failed, or never started because the run
+        // stopped at the first failure (or was cancelled).
+        let (because, stopped) = report
+            .outcomes
+            .values()
+            .filter(|o| o.status == Status::DependencyFailed)
+            .fold((0, 0), |(b, s), o| {
+                if o.message.starts_with("Not starting as dependency failed") {
+                    (b + 1, s)
+                } else {
+                    (b, s + 1)
+                }
+            });
+        if because > 0 {
+            parts.push(format!("{because} not run (dependency failed)"));
+        }
+        if stopped > 0 {
+            let why = if report.cancelled {
+                "cancelled"
+            } else {
+                "stopped at the first failure"
+            };
+            parts.push(format!("{stopped} not started ({why})"));
+        }
     }
     if t.withheld > 0 {
         parts.push(format!(

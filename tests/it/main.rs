@@ -10,6 +10,7 @@ mod nasty;
 mod run;
 mod store_cmd;
 mod study;
+mod summary;
 mod support;
 mod trace;
 mod trust;
