@@ -42,6 +42,8 @@ pub fn explain(session: &Session, action: &str) -> Result<ExitCode> {
             }
         }
         (_, None) => {
+            let by: std::collections::HashMap<&str, &crate::status::Evaluated> =
+                evaluated.iter().map(|e| (e.name.as_str(), e)).collect();
             let stale: Vec<&str> = session
                 .action(action)
                 .needs
@@ -55,8 +57,44 @@ pub fn explain(session: &Session, action: &str) -> Result<ExitCode> {
                 e.state.as_str().replace('_', " "),
                 stale.join(", ")
             );
+            // Down to the first cause, as far up as it is.
             for n in stale {
-                let _ = writeln!(out, "  run `cairn explain {n}` to see why {n} is stale");
+                let mut chain = vec![n.to_string()];
+                let mut at = n;
+                while let Some(up) = by[at].derivation.is_none().then(|| {
+                    session
+                        .action(at)
+                        .needs
+                        .iter()
+                        .find(|m| by[m.as_str()].realisation.is_none())
+                }) {
+                    let Some(up) = up else { break };
+                    chain.push(up.clone());
+                    at = up;
+                }
+                let cause = crate::status::first_cause(session, &by, at)?
+                    .unwrap_or_else(|| by[at].state.as_str().replace('_', " "));
+                let _ = writeln!(out, "  {}: {cause}", chain.join(" ← "));
+            }
+            // What changed in the action itself, with its inputs as they were.
+            if let Some(old) = previous
+                .map(|p| session.store.derivation(&p.derivation))
+                .transpose()?
+                .flatten()
+            {
+                let now = session.derivation(action, old.inputs.clone())?;
+                let own: Vec<String> = reasons(session, action, &old, &now)?
+                    .into_iter()
+                    .filter(|l| !l.starts_with("nothing it observed"))
+                    .collect();
+                if own.is_empty() {
+                    let _ = writeln!(out, "{action} itself has not changed.");
+                } else {
+                    let _ = writeln!(out, "{action} itself changed too:");
+                    for l in own {
+                        let _ = writeln!(out, "  - {l}");
+                    }
+                }
             }
         }
         (_, Some(drv)) => match previous.map(|p| session.store.derivation(&p.derivation)) {

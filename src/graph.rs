@@ -28,6 +28,7 @@ impl Styled for NodeState {
             NodeState::Fresh => r##"style=filled, fillcolor="#c8e6c9""##,
             NodeState::Stale => r##"style=filled, fillcolor="#ffcc80""##,
             NodeState::NeverRun => "style=dashed",
+            NodeState::Failed => r##"style=filled, fillcolor="#ef9a9a""##,
         }
     }
 
@@ -36,6 +37,7 @@ impl Styled for NodeState {
             NodeState::Fresh => "fill:#c8e6c9",
             NodeState::Stale => "fill:#ffcc80",
             NodeState::NeverRun => "stroke-dasharray: 5 5",
+            NodeState::Failed => "fill:#ef9a9a",
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct ProjectState {
     pub actions: BTreeMap<String, ActionState>,
     #[serde(default)]
     pub files: BTreeMap<String, FileState>,
+    /// Actions whose last attempt failed (cleared when they next succeed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, FailureState>,
     /// The bytes this state was loaded from: an unchanged state is not rewritten.
     #[serde(skip)]
     loaded: Vec<u8>,
@@ -40,6 +43,18 @@ pub struct ActionState {
     /// reading the store.
     #[serde(default)]
     pub observed: Option<cairn_store::PathSet>,
+}
+
+/// The last failed attempt of an action.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FailureState {
+    /// When it failed (seconds since the epoch).
+    pub at: i64,
+    pub message: String,
+    /// The scratch workspace kept for inspection: only the latest failure's
+    /// is kept, an earlier one is removed when a new one is recorded.
+    #[serde(default)]
+    pub workspace: Option<PathBuf>,
 }
 
 /// A materialised output file.

@@ -1,4 +1,6 @@
-//! `cairn status`: whether each action is fresh, stale or never run.
+//! `cairn status`: for each action, whether it is fresh, stale (and the
+//! first cause), failed (and when), or never run; how long it last ran; and
+//! outputs edited or deleted in the project since cairn wrote them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::ExitCode;
@@ -16,6 +18,8 @@ pub enum State {
     Fresh,
     /// It ran before, but its derivation (or an upstream one) changed.
     Stale,
+    /// Its last attempt failed, and nothing cached stands in for it.
+    Failed,
     NeverRun,
 }
 
@@ -24,6 +28,7 @@ impl State {
         match self {
             State::Fresh => "fresh",
             State::Stale => "stale",
+            State::Failed => "failed",
             State::NeverRun => "never_run",
         }
     }
@@ -58,10 +63,15 @@ pub fn evaluate(session: &Session) -> Result<Vec<Evaluated>> {
         if let Some(r) = &realisation {
             manifests.insert(name.clone(), r.outputs.digest());
         }
-        let state = match (&realisation, session.state.actions.contains_key(&name)) {
-            (Some(_), _) => State::Fresh,
-            (None, true) => State::Stale,
-            (None, false) => State::NeverRun,
+        let state = match (
+            &realisation,
+            session.state.failures.contains_key(&name),
+            session.state.actions.contains_key(&name),
+        ) {
+            (Some(_), _, _) => State::Fresh,
+            (None, true, _) => State::Failed,
+            (None, false, true) => State::Stale,
+            (None, false, false) => State::NeverRun,
         };
         out.push(Evaluated {
             id: derivation.as_ref().map(Derivation::id),
@@ -72,6 +82,102 @@ pub fn evaluate(session: &Session) -> Result<Vec<Evaluated>> {
         });
     }
     Ok(out)
+}
+
+/// The first cause of `name` not being fresh, walking up through the
+/// actions it needs to the one that changed (as `cairn explain` gives it).
+pub fn first_cause(
+    session: &Session,
+    by_name: &HashMap<&str, &Evaluated>,
+    name: &str,
+) -> Result<Option<String>> {
+    let e = by_name[name];
+    if e.state == State::Fresh {
+        return Ok(None);
+    }
+    if let Some(f) = session.state.failures.get(name)
+        && e.state == State::Failed
+    {
+        let first = f.message.lines().next().unwrap_or("");
+        return Ok(Some(format!("failed: {first}")));
+    }
+    let Some(drv) = &e.derivation else {
+        // Its derivation waits on needs without outputs: the first of them
+        // in file order is where to look.
+        for n in &session.action(name).needs {
+            let up = by_name[n.as_str()];
+            if up.realisation.is_none() {
+                let why = first_cause(session, by_name, n)?
+                    .unwrap_or_else(|| up.state.as_str().replace('_', " "));
+                return Ok(Some(format!("{n}: {why}")));
+            }
+        }
+        return Ok(None);
+    };
+    let Some(previous) = session.state.actions.get(name) else {
+        return Ok(Some("never run".into()));
+    };
+    Ok(Some(
+        match session.store.derivation(&previous.derivation)? {
+            Some(old) => crate::explain::reasons(session, name, &old, drv)?
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+            None => "its previous derivation is no longer in the store".into(),
+        },
+    ))
+}
+
+/// What `cairn status` says about one action beyond its state.
+struct Row {
+    cause: Option<String>,
+    failed_at: Option<i64>,
+    runtime: Option<i64>,
+    edited: Vec<String>,
+    deleted: Vec<String>,
+}
+
+fn row(session: &Session, by_name: &HashMap<&str, &Evaluated>, e: &Evaluated) -> Result<Row> {
+    let cause = match e.state {
+        State::Stale | State::Failed => first_cause(session, by_name, &e.name)?,
+        _ => None,
+    };
+    let last = match &e.realisation {
+        Some(r) => Some(r.clone()),
+        None => session
+            .state
+            .actions
+            .get(&e.name)
+            .and_then(|a| a.key)
+            .and_then(|k| session.store.realisation(&k).ok().flatten()),
+    };
+    let (mut edited, mut deleted) = (Vec::new(), Vec::new());
+    for (path, f) in session
+        .state
+        .files
+        .iter()
+        .filter(|(_, f)| f.action == e.name)
+    {
+        let full = session.project_dir.join(path);
+        match std::fs::symlink_metadata(&full) {
+            Err(_) => deleted.push(path.clone()),
+            Ok(m) if f.proves(&crate::statcache::Stamp::of(&m)) => {}
+            Ok(_) => {
+                // The stat data changed: only the content can tell a touch
+                // from an edit.
+                if crate::statcache::hash_file(&full).ok() != Some(f.object) {
+                    edited.push(path.clone());
+                }
+            }
+        }
+    }
+    Ok(Row {
+        cause,
+        failed_at: session.state.failures.get(&e.name).map(|f| f.at),
+        runtime: last.map(|r| r.finished_at - r.started_at),
+        edited,
+        deleted,
+    })
 }
 
 pub fn status(session: &Session, format: Format) -> Result<ExitCode> {
@@ -85,15 +191,27 @@ pub fn status(session: &Session, format: Format) -> Result<ExitCode> {
         .map(|(i, k)| (k.as_str(), i))
         .collect();
     evaluated.sort_by_key(|e| index[e.name.as_str()]);
+    let by_name: HashMap<&str, &Evaluated> =
+        evaluated.iter().map(|e| (e.name.as_str(), e)).collect();
+    let rows: Vec<Row> = evaluated
+        .iter()
+        .map(|e| row(session, &by_name, e))
+        .collect::<Result<_>>()?;
     match format {
         Format::Json => {
             let actions: Vec<_> = evaluated
                 .iter()
-                .map(|e| {
+                .zip(&rows)
+                .map(|(e, r)| {
                     serde_json::json!({
                         "action": e.name,
                         "id": e.id.map(|d| d.short()),
                         "state": e.state.as_str(),
+                        "cause": r.cause,
+                        "failed_at": r.failed_at.map(crate::metalog::iso8601),
+                        "runtime_s": r.runtime,
+                        "edited": r.edited,
+                        "deleted": r.deleted,
                     })
                 })
                 .collect();
@@ -101,9 +219,29 @@ pub fn status(session: &Session, format: Format) -> Result<ExitCode> {
         }
         Format::Human => {
             let width = evaluated.iter().map(|e| e.name.len()).max().unwrap_or(0);
-            for e in &evaluated {
+            for (e, r) in evaluated.iter().zip(&rows) {
                 let id = e.id.map(|d| d.short()).unwrap_or_else(|| "-".repeat(16));
-                println!("{:<width$}  {id}  {}", e.name, e.state.as_str());
+                let state = e.state.as_str().replace('_', " ");
+                let runtime = r.runtime.map(|s| format!("{s}s")).unwrap_or("-".into());
+                let mut detail = match (e.state, &r.cause, r.failed_at) {
+                    (State::Failed, cause, Some(at)) => format!(
+                        "{} at {}",
+                        cause.as_deref().unwrap_or("failed"),
+                        crate::metalog::iso8601(at),
+                    ),
+                    (_, Some(cause), _) => cause.clone(),
+                    _ => String::new(),
+                };
+                if !detail.is_empty() {
+                    detail = format!("  {detail}");
+                }
+                println!("{:<width$}  {id}  {state:<9}  {runtime:>5}{detail}", e.name);
+                for p in &r.edited {
+                    println!("    {p}: edited since cairn wrote it (the next run restores it)");
+                }
+                for p in &r.deleted {
+                    println!("    {p}: deleted since cairn wrote it (the next run restores it)");
+                }
             }
         }
     }

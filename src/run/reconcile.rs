@@ -18,7 +18,7 @@ use crate::metalog::{self, Trailer};
 use crate::plan::Plan;
 use crate::session::Session;
 use crate::statcache::{Stamp, hash_file, now_ns};
-use crate::state::{ActionState, FileState, ProjectState};
+use crate::state::{ActionState, FailureState, FileState, ProjectState};
 
 enum Want<'a> {
     Write(&'a str, OutputEntry),
@@ -278,6 +278,7 @@ pub fn reconcile(
     for a in &plan.order {
         let Some(o) = results.get(a) else { continue };
         write_log(session, a, o, state)?;
+        record_failure(a, o, state);
         if let (Some(r), Some(key)) = (&o.realisation, o.key) {
             let unchanged = state
                 .actions
@@ -297,6 +298,30 @@ pub fn reconcile(
         }
     }
     Ok(Reconciled { hashed, damaged })
+}
+
+/// Remembers `a`'s failure (for `cairn status`), or forgets it once `a` has
+/// outputs again. Only the latest failed workspace of an action is kept.
+fn record_failure(a: &str, o: &ActionOutcome, state: &mut ProjectState) {
+    let workspace = o.failure.as_ref().and_then(|f| f.workspace.clone());
+    let obsolete = match o.status {
+        Status::Failed => state.failures.insert(
+            a.to_string(),
+            FailureState {
+                at: super::build::unix_now(),
+                message: o.message.clone(),
+                workspace: workspace.clone(),
+            },
+        ),
+        _ if o.manifest.is_some() => state.failures.remove(a),
+        _ => None,
+    };
+    if let Some(old) = obsolete.and_then(|f| f.workspace)
+        && Some(&old) != workspace.as_ref()
+    {
+        // The kept directory is `<scratch>/workspace`: remove the scratch.
+        let _ = std::fs::remove_dir_all(old.parent().unwrap_or(&old));
+    }
 }
 
 /// Writes `metadata/<action>.log` when the action ran or failed now, or when

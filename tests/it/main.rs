@@ -8,6 +8,7 @@ mod graph;
 mod library;
 mod nasty;
 mod run;
+mod status;
 mod store_cmd;
 mod study;
 mod summary;
