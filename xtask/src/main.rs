@@ -1,9 +1,11 @@
-//! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`.
+//! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`,
+//! `cargo xtask man`.
 
 mod bench_docker;
 mod bench_restore;
 mod bench_run;
 mod bench_store;
+mod man;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +19,16 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("man") => {
+            let dir = args
+                .get(1)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target").join("man"));
+            for f in man::write(&dir)? {
+                println!("{}", dir.join(f).display());
+            }
+            Ok(())
+        }
         Some("conformance") => cargo(&["test", "--test", "it", "--", "conformance"]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("run") => bench_run::run(&args[2..]),
@@ -26,7 +38,7 @@ fn main() -> Result<()> {
             _ => bail!("usage: cargo xtask bench <run|store|docker|restore>"),
         },
         _ => {
-            eprintln!("usage: cargo xtask <ci|conformance|bench>");
+            eprintln!("usage: cargo xtask <ci|conformance|bench|man>");
             std::process::exit(2)
         }
     }
