@@ -3,6 +3,7 @@
 
 mod build;
 pub mod event;
+mod preflight;
 mod reconcile;
 mod schedule;
 
@@ -112,6 +113,7 @@ pub fn run(opts: &RunOptions, sink: &dyn EventSink) -> Result<RunReport> {
         sink.note(&w);
     }
     let plan = Plan::new(&session.project, &opts.actions)?;
+    preflight::check(&session, &plan)?;
     let forced: HashSet<String> = match opts.force {
         Force::WithDependencies => {
             let mut f: HashSet<String> = plan.order.iter().cloned().collect();

@@ -112,3 +112,40 @@ fn typos_get_did_you_mean() {
         "{needs:?}"
     );
 }
+
+#[test]
+fn a_script_the_action_cannot_see_is_an_error_before_anything_runs() {
+    let s = pipeline();
+    // Declared inputs that leave out the script.
+    s.write(
+        "cairn.toml",
+        &s.read("cairn.toml").replace(
+            "inputs = [\"analysis/describe.py\"]",
+            "inputs = [\"analysis/prepare.py\"]",
+        ),
+    );
+    let r = s.run(&["run_all"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(
+            "action describe runs analysis/describe.py, which it cannot see: it is not among the inputs declared for describe in cairn.toml"
+        ),
+        "{r:?}"
+    );
+    assert!(r.statuses().is_empty(), "nothing ran: {r:?}");
+
+    // A script git ignores.
+    std::fs::remove_file(s.file("cairn.toml")).unwrap();
+    s.write(
+        ".gitignore",
+        "output/\nmetadata/\n.cairn/\nanalysis/report.py\n",
+    );
+    s.git(&["rm", "-q", "--cached", "analysis/report.py"]);
+    let r = s.run(&["report"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("action report runs analysis/report.py, which it cannot see: git ignores it"),
+        "{r:?}"
+    );
+}
