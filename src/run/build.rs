@@ -35,6 +35,8 @@ pub enum Built {
         log: Vec<u8>,
         /// Why it ran untraced, if it did.
         untraced: Option<String>,
+        /// Files it wrote that match no output pattern (discarded).
+        discarded: Vec<String>,
     },
     /// Another process built the same derivation while this one waited.
     Elsewhere(Realisation),
@@ -278,6 +280,11 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
         level4,
         log,
         untraced: trace.untraced,
+        discarded: collected
+            .strays
+            .into_iter()
+            .filter(|p| !p.contains("__pycache__/"))
+            .collect(),
     })
 }
 

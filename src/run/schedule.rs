@@ -279,7 +279,20 @@ pub fn execute(
                     level4,
                     log,
                     untraced,
+                    discarded,
                 }) => {
+                    if !discarded.is_empty() {
+                        let shown: Vec<&str> =
+                            discarded.iter().take(10).map(String::as_str).collect();
+                        let more = match discarded.len() - shown.len() {
+                            0 => String::new(),
+                            n => format!(" and {n} more"),
+                        };
+                        sink.note(&format!(
+                            "note: {name} wrote files that match none of its output patterns, so they were discarded: {}{more}",
+                            shown.join(", ")
+                        ));
+                    }
                     if let Some(why) = untraced
                         && !told_untraced
                     {

@@ -149,3 +149,26 @@ fn a_script_the_action_cannot_see_is_an_error_before_anything_runs() {
         "{r:?}"
     );
 }
+
+#[test]
+fn files_matching_no_output_pattern_are_named_in_a_note() {
+    let s = pipeline();
+    s.write(
+        "analysis/describe.py",
+        "import os\nos.makedirs('output', exist_ok=True)\nopen('output/description.txt', 'w').write('x')\nopen('output/descripton.csv', 'w').write('y')\n",
+    );
+    let r = s.run(&["describe"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let notes: Vec<String> = r
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "note")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n
+            == "note: describe wrote files that match none of its output patterns, so they were discarded: output/descripton.csv"),
+        "{notes:?}"
+    );
+    assert!(!s.exists("output/descripton.csv"));
+}
