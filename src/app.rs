@@ -60,6 +60,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", path.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Clean { actions } => {
+            g.no_format("clean");
+            crate::clean::clean(&dir, &actions)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             g.no_format("completions");

@@ -222,6 +222,12 @@ pub enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Remove the project's outputs and logs of actions (they stay in the store; the next run restores them)
+    Clean {
+        /// Actions to clean [default: every action]
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+    },
     /// Print a shell completion script (e.g. `cairn completions bash > ~/.local/share/bash-completion/completions/cairn`)
     Completions {
         /// The shell to complete for
@@ -329,6 +335,8 @@ pub enum StoreCommand {
     },
     /// Print disk usage figures
     Du,
+    /// List what the store holds per project and action, with sizes and last use
+    Ls,
 }
 
 /// A size such as `500M`, `20G` or `1048576` (bytes).

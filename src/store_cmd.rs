@@ -39,7 +39,62 @@ pub fn run(command: StoreCommand, project_dir: &Path, args: &StoreArgs) -> Resul
             },
         ),
         StoreCommand::Du => du(&store),
+        StoreCommand::Ls => ls(&store),
     }
+}
+
+/// What the store holds per project (each GC root) and action: the outputs'
+/// size, when they were built, and when the project last used them.
+fn ls(store: &Store) -> Result<ExitCode> {
+    let mut roots = store.roots()?;
+    roots.sort_by(|a, b| a.project.cmp(&b.project).then(a.name.cmp(&b.name)));
+    if roots.is_empty() {
+        println!("no project has outputs in {}", store.root().display());
+    }
+    for root in roots {
+        let whose = match &root.project {
+            Some(p) if root.is_dead() => format!("{} (gone)", p.display()),
+            Some(p) => p.display().to_string(),
+            None => root.name.clone(),
+        };
+        let commit = root
+            .name
+            .split_once("-commit-")
+            .map(|(_, c)| format!(" at commit {c}"))
+            .unwrap_or_default();
+        println!(
+            "{whose}{commit}  (last used {})",
+            crate::metalog::iso8601(root.updated_at)
+        );
+        let mut rows = Vec::new();
+        for key in &root.ids {
+            let Some(r) = store.realisation(key)? else {
+                rows.push((
+                    format!("({} missing)", key.short()),
+                    String::new(),
+                    String::new(),
+                ));
+                continue;
+            };
+            let action = store
+                .derivation(&r.derivation)?
+                .map(|d| d.action.name)
+                .unwrap_or_else(|| "?".into());
+            let bytes: u64 = r.outputs.files.values().map(|e| e.size).sum();
+            rows.push((
+                action,
+                format!("{} file(s), {}", r.outputs.files.len(), human_bytes(bytes)),
+                format!("built {}", crate::metalog::iso8601(r.finished_at)),
+            ));
+        }
+        rows.sort();
+        let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let width2 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+        for (a, size, built) in rows {
+            println!("  {a:<width$}  {size:<width2$}  {built}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn verify(store: &Store, repair: bool) -> Result<ExitCode> {

@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod docker;
 mod graph;
+mod housekeeping;
 mod library;
 mod nasty;
 mod run;
