@@ -172,3 +172,27 @@ fn files_matching_no_output_pattern_are_named_in_a_note() {
     );
     assert!(!s.exists("output/descripton.csv"));
 }
+
+#[test]
+fn the_old_version_warning_comes_once_from_check_and_run_only() {
+    let s = pipeline();
+    let old = "using an old version (4.0)";
+    for cmd in [
+        vec!["status"],
+        vec!["graph"],
+        vec!["explain", "prepare"],
+        vec!["show", "prepare"],
+        vec!["log", "prepare"],
+    ] {
+        let r = s.cairn(&cmd);
+        assert!(!r.stderr.contains(old), "{cmd:?}: {r:?}");
+    }
+    for cmd in [vec!["check"], vec!["run", "describe"]] {
+        let r = s.cairn(&cmd);
+        assert_eq!(
+            r.stderr.matches(old).count() + r.stdout.matches(old).count(),
+            1,
+            "{cmd:?}: {r:?}"
+        );
+    }
+}
