@@ -196,3 +196,37 @@ fn the_old_version_warning_comes_once_from_check_and_run_only() {
         );
     }
 }
+
+#[test]
+fn json_events_carry_durations_outputs_and_counts() {
+    let s = pipeline();
+    let r = s.run(&["analyse"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let events = r.events();
+    let analyse = events
+        .iter()
+        .find(|e| e["event"] == "action" && e["action"] == "analyse")
+        .unwrap();
+    assert!(analyse["duration_s"].as_f64().unwrap() > 0.0, "{analyse}");
+    assert_eq!(
+        analyse["outputs"],
+        serde_json::json!([{"path": "output/table.csv", "size": 9, "level": "moderately_sensitive"}])
+    );
+    let done = events.last().unwrap();
+    assert_eq!(done["event"], "done");
+    assert_eq!(
+        (done["ran"].as_u64(), done["cached"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert!(done["duration_s"].as_f64().is_some(), "{done}");
+
+    let again = s.run(&["analyse"]);
+    let cached = again
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "action" && e["action"] == "analyse")
+        .unwrap();
+    assert_eq!(cached["status"], "cached");
+    assert!(cached["duration_s"].is_null(), "{cached}");
+    assert_eq!(cached["outputs"][0]["path"], "output/table.csv", "{cached}");
+}
