@@ -222,13 +222,18 @@ pub enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
-    /// Remove the project's outputs and logs of actions (they stay in the store; the next run restores them)
+    /// Remove actions' outputs and logs from the project
+    ///
+    /// The outputs stay in the store: the next run restores them without
+    /// running anything. Kept failed workspaces go too.
     Clean {
         /// Actions to clean [default: every action]
         #[arg(value_name = "ACTION")]
         actions: Vec<String>,
     },
-    /// Print a shell completion script (e.g. `cairn completions bash > ~/.local/share/bash-completion/completions/cairn`)
+    /// Print a shell completion script
+    ///
+    /// e.g. `cairn completions bash > ~/.local/share/bash-completion/completions/cairn`
     Completions {
         /// The shell to complete for
         #[arg(value_enum)]
@@ -335,7 +340,7 @@ pub enum StoreCommand {
     },
     /// Print disk usage figures
     Du,
-    /// List what the store holds per project and action, with sizes and last use
+    /// List what the store holds per project and action
     Ls,
 }
 
