@@ -119,6 +119,21 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Manage the keys that sign shared cache entries
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Plumbing for cairn's own tests
+    #[command(hide = true)]
+    Internal {
+        #[command(subcommand)]
+        command: crate::cache::internal::InternalCommand,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Inspect and maintain the store
     Store {
         #[command(subcommand)]
@@ -171,6 +186,16 @@ pub struct RunArgs {
     pub project: ProjectArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write a new ed25519 key pair NAME.secret and NAME.public to
+    /// ~/.config/cairn/keys (never overwriting) and print the public key
+    Generate {
+        /// The key's name (letters, digits, '.', '_', '-'), e.g. team-ci-1
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,5 +1,6 @@
 //! The `cairn` command line.
 
+mod cache;
 mod check;
 mod cli;
 mod config;
@@ -26,7 +27,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, KeyCommand};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -66,6 +67,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             project,
             store,
         } => store_cmd::run(command, &project.project_dir, &store),
+        Command::Key {
+            command: KeyCommand::Generate { name },
+        } => cache::keys::generate(&name),
+        Command::Internal {
+            command,
+            project,
+            store,
+        } => cache::internal::run(command, &project.project_dir, store.store.as_deref()),
         Command::Run(args) => run::run(args),
         Command::Status {
             project,
