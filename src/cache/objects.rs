@@ -146,7 +146,7 @@ impl Remote {
         }
         let rel = cas_path(&w.digest);
         let limit = w.size.unwrap_or(MAX_OBJECT);
-        let got = self.get_with(&rel, None, |url, body, len| {
+        let got = self.get_with(&rel, None, false, |url, body, len| {
             if let (Some(len), Some(size)) = (len, w.size)
                 && len != size
             {

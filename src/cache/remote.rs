@@ -20,6 +20,10 @@ pub struct Timeouts {
     /// to start once a request is sent. A large object transfers for as
     /// long as it makes progress.
     pub io: Duration,
+    /// For a whole exchange that is not an object transfer (`HEAD`, a
+    /// record's `GET` or `PUT`): a server trickling bytes cannot hold a
+    /// run up for longer.
+    pub call: Duration,
 }
 
 impl Default for Timeouts {
@@ -27,14 +31,20 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(10),
             io: Duration::from_secs(30),
+            call: Duration::from_secs(60),
         }
     }
 }
 
 impl Timeouts {
-    /// Both limits set to `d` (tests, and impatient users).
+    /// Connect and I/O limits of `d`, and three times that for a whole
+    /// small exchange (tests, and impatient users).
     pub fn all(d: Duration) -> Timeouts {
-        Timeouts { connect: d, io: d }
+        Timeouts {
+            connect: d,
+            io: d,
+            call: d * 3,
+        }
     }
 }
 
@@ -50,6 +60,7 @@ pub struct Remote {
     auth: Option<String>,
     agent: ureq::Agent,
     max_get: u64,
+    call: Duration,
     pub(crate) parallel: usize,
 }
 
@@ -105,6 +116,7 @@ impl Remote {
                 .map(|t| format!("Bearer {t}")),
             agent: config.into(),
             max_get: MAX_GET,
+            call: timeouts.call,
             parallel: 8,
         })
     }
@@ -133,7 +145,12 @@ impl Remote {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let resp = req.call().map_err(|e| RemoteError::from_ureq(&url, e))?;
+        let resp = req
+            .config()
+            .timeout_per_call(Some(self.call))
+            .build()
+            .call()
+            .map_err(|e| RemoteError::from_ureq(&url, e))?;
         match resp.status().as_u16() {
             200..=299 => Ok(true),
             404 | 410 => Ok(false),
@@ -145,7 +162,7 @@ impl Remote {
     /// body beyond the size limit ([`MAX_GET`] unless changed) is an error.
     pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>, RemoteError> {
         let limit = self.max_get;
-        self.get_with(rel, Some(limit), |url, body, _len| {
+        self.get_with(rel, Some(limit), true, |url, body, _len| {
             let mut bytes = Vec::new();
             body.read_to_end(&mut bytes)
                 .map_err(|e| RemoteError::from_io(url, &e))?;
@@ -161,6 +178,9 @@ impl Remote {
             req = req.header("Authorization", a);
         }
         let resp = req
+            .config()
+            .timeout_per_call(Some(self.call))
+            .build()
             .send(bytes)
             .map_err(|e| RemoteError::from_ureq(&url, e))?;
         put_status(url, resp.status().as_u16())
@@ -183,17 +203,22 @@ impl Remote {
 
     /// GETs `rel` and hands its body to `read` (with the declared length, if
     /// any), reading at most `limit` bytes. `None` if the server does not
-    /// have it.
+    /// have it. A `small` exchange must finish within the per-call limit; a
+    /// large one only has to keep making progress.
     pub(crate) fn get_with<T>(
         &self,
         rel: &str,
         limit: Option<u64>,
+        small: bool,
         read: impl FnOnce(&str, &mut dyn Read, Option<u64>) -> Result<T, RemoteError>,
     ) -> Result<Option<T>, RemoteError> {
         let url = self.checked_url(rel)?;
         let mut req = self.agent.get(&url);
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
+        }
+        if small {
+            req = req.config().timeout_per_call(Some(self.call)).build();
         }
         let mut resp = req.call().map_err(|e| RemoteError::from_ureq(&url, e))?;
         match resp.status().as_u16() {
@@ -243,5 +268,39 @@ fn put_status(url: String, status: u16) -> Result<(), RemoteError> {
     match status {
         200..=299 => Ok(()),
         s => Err(RemoteError::new(url, Failure::Status(s))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_paths_become_urls() {
+        let r = Remote::new("http://127.0.0.1:1/c", None, Timeouts::default()).unwrap();
+        assert_eq!(r.url("cas/ab"), "http://127.0.0.1:1/c/cas/ab");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "cas/../x",
+            "cas//x",
+            "./x",
+            "cas/x?y",
+            "cas/x y",
+            "cas/%2e",
+        ] {
+            let e = r.checked_url(bad).unwrap_err();
+            assert_eq!(e.kind(), "bad-url", "{bad:?}");
+        }
+        assert!(r.checked_url("paths/abc.toml").is_ok());
+    }
+
+    #[test]
+    fn only_http_urls_are_accepted_and_the_token_is_never_shown() {
+        let e = Remote::new("ftp://x/", None, Timeouts::default()).unwrap_err();
+        assert!(e.to_string().contains("http://"), "{e}");
+        let r = Remote::new("http://h/c/", Some("tok123".into()), Timeouts::default()).unwrap();
+        assert_eq!(r.url("a"), "http://h/c/a");
+        assert!(!format!("{r:?}").contains("tok123"));
     }
 }

@@ -13,6 +13,9 @@ pub enum Behaviour {
     Silent,
     /// Reads the request, writes these bytes, closes.
     Reply(Vec<u8>),
+    /// Reads the request, writes these bytes, then one byte of body every
+    /// `interval` (at most 50), then closes.
+    Trickle(Vec<u8>, Duration),
 }
 
 /// A running hostile server.
@@ -41,6 +44,15 @@ impl Hostile {
                             Behaviour::Reply(bytes) => {
                                 let _ = stream.write_all(bytes);
                                 let _ = stream.flush();
+                            }
+                            Behaviour::Trickle(head, interval) => {
+                                let _ = stream.write_all(head);
+                                for _ in 0..50 {
+                                    std::thread::sleep(*interval);
+                                    if stream.write_all(b"x").is_err() {
+                                        break;
+                                    }
+                                }
                             }
                         }
                     }
