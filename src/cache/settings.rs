@@ -103,7 +103,13 @@ impl Sharing {
     ) -> Result<Sharing> {
         let (user, user_path) = UserConfig::load()?;
         let user_dir = user_path.as_deref().and_then(Path::parent);
-        Sharing::merge(project, project_dir, &user, user_dir, url_flag)
+        // The flag, then the environment, win over both files.
+        let url = url_flag
+            .map(str::to_string)
+            .or(std::env::var("CAIRN_REMOTE")
+                .ok()
+                .filter(|u| !u.trim().is_empty()));
+        Sharing::merge(project, project_dir, &user, user_dir, url)
     }
 
     fn merge(
@@ -111,18 +117,11 @@ impl Sharing {
         project_dir: &Path,
         user: &UserConfig,
         user_dir: Option<&Path>,
-        url_flag: Option<&str>,
+        url_override: Option<String>,
     ) -> Result<Sharing> {
         let ours = project.remote.clone().unwrap_or_default();
         let theirs = user.remote.clone().unwrap_or_default();
-        let env_url = std::env::var("CAIRN_REMOTE")
-            .ok()
-            .filter(|u| !u.trim().is_empty());
-        let url = url_flag
-            .map(str::to_string)
-            .or(env_url)
-            .or(ours.url)
-            .or(theirs.url);
+        let url = url_override.or(ours.url).or(theirs.url);
         let token_env = ours.token_env.or(theirs.token_env);
         let mut warnings = Vec::new();
         let remote = url.map(|url| {
@@ -230,7 +229,7 @@ mod tests {
             Path::new("/proj"),
             &user,
             None,
-            Some("http://127.0.0.1:1/f"),
+            Some("http://127.0.0.1:1/f".into()),
         )
         .unwrap();
         assert_eq!(s.remote.unwrap().url, "http://127.0.0.1:1/f");
@@ -255,7 +254,7 @@ mod tests {
             Path::new("/p"),
             &UserConfig::default(),
             None,
-            Some("http://x"),
+            Some("http://x".into()),
         )
         .unwrap_err();
         let msg = format!("{err:#}");
