@@ -75,8 +75,20 @@ pub fn generate(name: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a secret key file (`NAME:BASE64`).
+/// Reads a secret key file (`NAME:BASE64`). Like ssh, refuses one that
+/// other users can read: whoever read it could sign as its owner.
 pub fn read_secret(path: &Path) -> Result<SecretKey> {
+    let meta = fs::metadata(path)
+        .with_context(|| format!("reading the signing key {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "the signing key {} can be read by other users (mode {mode:o}); \
+             run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
     let text = fs::read_to_string(path)
         .with_context(|| format!("reading the signing key {}", path.display()))?;
     SecretKey::parse(&text).with_context(|| format!("{}", path.display()))

@@ -114,6 +114,13 @@ fn signatures_verify_only_under_keys_the_user_trusts() {
     let relabelled = other_sig.replacen("other:", "team:", 1);
     assert!(verify(message, &relabelled).0.is_null());
 
+    // A secret key others can read is refused, with the fix.
+    let secret = keys.join("other.secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = m.cairn_stdin(&["internal", "sign", "--key", &other_secret], &[], message);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("chmod 600"), "{}", out.stderr);
+
     // A malformed trusted key is an error naming where it is.
     m.cairn_toml("[trust]\nkeys = [\"team:***\"]\n");
     let out = m.cairn_stdin(&["internal", "verify", &sig], &[], message);
