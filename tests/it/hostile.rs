@@ -4,6 +4,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How the server treats each connection.
@@ -16,11 +18,16 @@ pub enum Behaviour {
     /// Reads the request, writes these bytes, then one byte of body every
     /// `interval` (at most 50), then closes.
     Trickle(Vec<u8>, Duration),
+    /// Answers each connection on its own thread after `delay`, counting
+    /// how many are in flight at once.
+    Concurrent(Vec<u8>, Duration),
 }
 
 /// A running hostile server.
 pub struct Hostile {
     pub port: u16,
+    /// The most connections in flight at once (for `Concurrent`).
+    pub max_in_flight: Arc<AtomicUsize>,
 }
 
 impl Hostile {
@@ -29,6 +36,9 @@ impl Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let max = max_in_flight.clone();
+        let in_flight = Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
             let deadline = Instant::now() + lifetime;
             let mut held: Vec<TcpStream> = Vec::new();
@@ -44,6 +54,17 @@ impl Hostile {
                             Behaviour::Reply(bytes) => {
                                 let _ = stream.write_all(bytes);
                                 let _ = stream.flush();
+                            }
+                            Behaviour::Concurrent(reply, delay) => {
+                                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                                max.fetch_max(now, Ordering::SeqCst);
+                                let (reply, delay) = (reply.clone(), *delay);
+                                let in_flight = in_flight.clone();
+                                std::thread::spawn(move || {
+                                    std::thread::sleep(delay);
+                                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                                    let _ = stream.write_all(&reply);
+                                });
                             }
                             Behaviour::Trickle(head, interval) => {
                                 let _ = stream.write_all(head);
@@ -61,7 +82,10 @@ impl Hostile {
             }
             drop(held);
         });
-        Hostile { port }
+        Hostile {
+            port,
+            max_in_flight,
+        }
     }
 
     /// A server answering every request with `status` and no body.

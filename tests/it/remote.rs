@@ -83,6 +83,27 @@ fn objects_go_up_once_and_come_down_verified_on_another_machine() {
 }
 
 #[test]
+fn transfers_run_in_parallel_up_to_the_bound() {
+    use std::sync::atomic::Ordering;
+    let m = Machine::new();
+    let wanted: Vec<String> = (0..12).map(|i| format!("{i:02x}").repeat(32)).collect();
+    let slow = Hostile::start(
+        Behaviour::Concurrent(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            Duration::from_millis(300),
+        ),
+        Duration::from_secs(20),
+    );
+    let v = download(&m, &slow.url(), &wanted, &["--jobs", "3"]);
+    assert_eq!(v["missing"].as_array().unwrap().len(), 12, "{v}");
+    let max = slow.max_in_flight.load(Ordering::SeqCst);
+    assert!(
+        (2..=3).contains(&max),
+        "{max} requests at once with --jobs 3"
+    );
+}
+
+#[test]
 fn a_corrupt_object_on_the_server_is_refused_and_the_store_stays_clean() {
     let nginx = Nginx::start(None);
     let alice = Machine::new();
