@@ -118,25 +118,18 @@ impl Remote {
         };
         let size = reader.size();
         let mut body = Watched::new(reader);
-        match self.put_reader(&rel, &mut body, size) {
-            Ok(()) => Ok(Outcome::Transferred(size)),
+        let sent = self.put_reader(&rel, &mut body, size);
+        match (sent, body.error) {
+            (Ok(()), _) => Ok(Outcome::Transferred(size)),
             // The store refused to finish the object: not the server's fault.
-            Err(_)
-                if body
-                    .failed
-                    .as_ref()
-                    .is_some_and(|k| *k == io::ErrorKind::InvalidData) =>
-            {
-                Ok(Outcome::Refused(body.message.unwrap_or_default()))
+            (Err(_), Some(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                Ok(Outcome::Refused(e.to_string()))
             }
-            Err(_) if body.failed.is_some() => Err(RemoteError::new(
+            (Err(_), Some(e)) => Err(RemoteError::new(
                 self.url(&rel),
-                Failure::Local(format!(
-                    "reading object {d} from the store: {}",
-                    body.message.unwrap_or_default()
-                )),
+                Failure::Local(format!("reading object {d} from the store: {e}")),
             )),
-            Err(e) => Err(e),
+            (Err(e), None) => Err(e),
         }
     }
 
@@ -171,14 +164,11 @@ impl Remote {
                 Ok(Received::Mismatch { actual, size }) => Ok(Outcome::Refused(format!(
                     "the server sent {size} bytes hashing to {actual}"
                 ))),
-                Err(_) if body.failed.is_some() => Err(RemoteError::from_io(
-                    url,
-                    &body
-                        .error
-                        .take()
-                        .unwrap_or_else(|| io::Error::other("read failed")),
-                )),
-                Err(e) => Err(local(url.to_string(), e)),
+                // The body failed (the network), or the store did.
+                Err(e) => match body.error.take() {
+                    Some(net) => Err(RemoteError::from_io(url, &net)),
+                    None => Err(local(url.to_string(), e)),
+                },
             }
         })?;
         Ok(got.unwrap_or(Outcome::Missing))
@@ -256,33 +246,23 @@ fn local(url: String, e: cairn_store::Error) -> RemoteError {
 /// blamed on the right side (the store or the network).
 struct Watched<R> {
     inner: R,
-    failed: Option<io::ErrorKind>,
-    message: Option<String>,
     error: Option<io::Error>,
 }
 
 impl<R> Watched<R> {
     fn new(inner: R) -> Watched<R> {
-        Watched {
-            inner,
-            failed: None,
-            message: None,
-            error: None,
-        }
+        Watched { inner, error: None }
     }
 }
 
 impl<R: Read> Read for Watched<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                self.failed = Some(e.kind());
-                self.message = Some(e.to_string());
-                let out = io::Error::new(e.kind(), e.to_string());
-                self.error = Some(e);
-                Err(out)
-            }
-        }
+        self.inner.read(buf).map_err(|e| {
+            // The original is kept: it may wrap the client's own error
+            // (a timeout), which classifying it needs.
+            let copy = io::Error::new(e.kind(), e.to_string());
+            self.error = Some(e);
+            copy
+        })
     }
 }

@@ -350,6 +350,15 @@ fn a_server_that_never_answers_times_out_quickly() {
         Duration::from_secs(15),
     );
     degrades(&m, &["remote-get", "ac/x"], &trickle.url(), "timeout");
+    // An object's body that stops coming times out on the next read.
+    let stall = Hostile::start(
+        Behaviour::Trickle(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec(),
+            Duration::from_millis(2000),
+        ),
+        Duration::from_secs(15),
+    );
+    degrades(&m, &["download", &"9a".repeat(32)], &stall.url(), "timeout");
     assert!(
         t.elapsed() < Duration::from_secs(10),
         "took {:?}",
