@@ -3,7 +3,8 @@
 //! the settings that name them (`settings`).
 //!
 //! Nothing here can fail a run: a remote that is down, slow, refusing or
-//! lying is a [`RemoteError`], which callers turn into a warning.
+//! lying is a [`remote_error::RemoteError`], which callers turn into a
+//! warning.
 
 pub mod internal;
 pub mod keys;
@@ -12,14 +13,3 @@ pub mod remote;
 pub mod remote_error;
 pub mod settings;
 pub mod trust;
-
-#[allow(unused_imports)]
-pub use objects::{Stats, Wanted, cas_path};
-#[allow(unused_imports)]
-pub use remote::{Remote, Timeouts};
-#[allow(unused_imports)]
-pub use remote_error::{Failure, RemoteError};
-#[allow(unused_imports)]
-pub use settings::Sharing;
-#[allow(unused_imports)]
-pub use trust::{PublicKey, SecretKey, sign, verify};
