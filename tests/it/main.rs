@@ -5,6 +5,7 @@ mod conformance;
 mod docker;
 mod graph;
 mod nasty;
+mod observe;
 mod run;
 mod store_cmd;
 mod study;

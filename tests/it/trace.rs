@@ -390,7 +390,7 @@ fn sigterm_is_passed_to_the_program() {
 
 /// A seccomp filter (for bubblewrap's `--seccomp`) that fails the system
 /// call numbered `nr` with EPERM.
-fn deny_filter(nr: u32) -> Vec<u8> {
+pub(crate) fn deny_filter(nr: u32) -> Vec<u8> {
     let insns: [(u16, u8, u8, u32); 4] = [
         (0x20, 0, 0, 0),               // ld nr
         (0x15, 0, 1, nr),              // jeq nr
