@@ -6,6 +6,7 @@ mod docker;
 mod graph;
 mod nasty;
 mod observe;
+mod random_studies;
 mod run;
 mod store_cmd;
 mod study;

@@ -55,6 +55,13 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// R actions: a `source()` of a helper.
+const R: &[(&str, &str, &str)] = &[(
+    "r_source",
+    "source('analysis/lib.R')\nstopifnot(helper() == 1)",
+    "analysis/lib.R",
+)];
+
 /// Shell actions (run by `sh`): a `cat`, a `test -f`, an `ls`.
 const SHELL: &[(&str, &str, &str)] = &[
     ("sh_cat", "cat data/cat.txt > /dev/null", "data/cat.txt"),
@@ -80,6 +87,17 @@ fn study() -> Study {
             "  {name}:\n    run: python:v2 analysis/{name}.py\n    outputs:\n      moderately_sensitive:\n        done: output/{name}.txt\n"
         );
     }
+    for (name, script, _) in R {
+        s.write(
+            &format!("analysis/{name}.R"),
+            &format!(
+                "{script}\ndir.create('output', showWarnings = FALSE)\nwriteLines('done', 'output/{name}.txt')\n"
+            ),
+        );
+        yaml += &format!(
+            "  {name}:\n    run: r:latest analysis/{name}.R\n    outputs:\n      moderately_sensitive:\n        done: output/{name}.txt\n"
+        );
+    }
     for (name, script, _) in SHELL {
         s.write(
             &format!("analysis/{name}.sh"),
@@ -92,6 +110,7 @@ fn study() -> Study {
     s.write("project.yaml", &yaml);
     s.write("cairn.toml", "[images.sh]\ncommand = [\"sh\"]\n");
     s.write("analysis/helper.py", "def go():\n    return 1\n");
+    s.write("analysis/lib.R", "helper <- function() 1\n");
     for f in [
         "open", "sub", "thread", "mmap", "target", "chdir", "dirfd", "cat",
     ] {
@@ -113,7 +132,7 @@ fn ran(r: &Ran) -> Vec<String> {
 #[test]
 fn an_edit_reruns_only_the_actions_that_looked_at_it() {
     let s = study();
-    let all: Vec<&str> = ACTIONS.iter().chain(SHELL).map(|a| a.0).collect();
+    let all: Vec<&str> = ACTIONS.iter().chain(R).chain(SHELL).map(|a| a.0).collect();
     assert_eq!(ran(&s.run(&["run_all"])), names(&all));
     assert!(ran(&s.run(&["run_all"])).is_empty());
 
@@ -122,7 +141,7 @@ fn an_edit_reruns_only_the_actions_that_looked_at_it() {
     s.write("docs/new.md", "new\n");
     assert!(ran(&s.run(&["run_all"])).is_empty(), "unrelated files");
 
-    for (name, _, path) in ACTIONS.iter().chain(SHELL) {
+    for (name, _, path) in ACTIONS.iter().chain(R).chain(SHELL) {
         let before = std::fs::read_to_string(s.file(path)).unwrap_or_default();
         s.write(path, &format!("{before}# edited for {name}\n"));
         let r = s.run(&["run_all"]);
@@ -233,4 +252,52 @@ fn where_ptrace_is_refused_actions_run_untraced_and_depend_on_everything() {
     // Untraced, the action depends on every visible file.
     s.write("docs/notes.md", "edited\n");
     assert_eq!(ran(&run()), names(&["a"]));
+}
+
+#[test]
+fn the_seed_job_request_reruns_only_the_action_whose_script_changed() {
+    // The seed's own project.yaml, verbatim; its programs are stand-ins:
+    // the .do files are shell scripts run by `sh`, and the cohort extractor
+    // is a script that writes a dummy cohort.
+    let s = Study::new();
+    s.write(
+        "project.yaml",
+        &std::fs::read_to_string("tests/conformance/cases/000_seed_job_request.yaml").unwrap(),
+    );
+    s.write(
+        "cairn.toml",
+        "[images.cohortextractor]\ncommand = [\"sh\", \"analysis/cohortextractor.sh\"]\n[images.stata-mp]\ncommand = [\"sh\"]\n",
+    );
+    s.write("analysis/study_definition.py", "population = 'everyone'\n");
+    s.write(
+        "analysis/cohortextractor.sh",
+        "cat analysis/study_definition.py > /dev/null\nmkdir -p output\necho patient_id,age > output/input.csv\necho 1,40 >> output/input.csv\n",
+    );
+    s.write(
+        "analysis/00_Test_runs_and_feasibility.do",
+        "cat output/input.csv > /dev/null\nmkdir -p logs\necho feasible > logs/00_Test_runs_and_feasibility.log\n",
+    );
+    s.write(
+        "analysis/cr_analysis_dataset.do",
+        "cp output/input.csv analysis/cr_analysis_dataset.dta\nmkdir -p logs\necho created > logs/cr_analysis_dataset.log\n",
+    );
+    s.write(
+        "analysis/an_ccount_crude.do",
+        "cat analysis/cr_analysis_dataset.dta > /dev/null\nmkdir -p logs output\necho counted > logs/an_ccount_crude.log\nfor f in tpp_sgss_counts tpp_type_counts tpp_fp; do echo '<svg/>' > output/$f.svg; done\n",
+    );
+    s.commit("the seed's job request, with stand-ins");
+    assert_eq!(
+        ran(&s.run(&["run_all"])),
+        names(&["anCASE", "crMAIN", "feasibility", "generate_cohort"])
+    );
+    s.write(
+        "analysis/an_ccount_crude.do",
+        &(s.read("analysis/an_ccount_crude.do") + "# a comment\n"),
+    );
+    assert_eq!(ran(&s.run(&["run_all"])), names(&["anCASE"]));
+    s.write(
+        "analysis/00_Test_runs_and_feasibility.do",
+        &(s.read("analysis/00_Test_runs_and_feasibility.do") + "# a comment\n"),
+    );
+    assert_eq!(ran(&s.run(&["run_all"])), names(&["feasibility"]));
 }
