@@ -124,11 +124,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
-    /// Plumbing for cairn's own tests
+    /// cairn's own plumbing, for its tests
     #[command(hide = true)]
     Internal {
         #[command(subcommand)]
-        command: crate::cache::internal::InternalCommand,
+        command: InternalCommand,
         #[command(flatten)]
         project: ProjectArgs,
         #[command(flatten)]
@@ -230,4 +230,13 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     }
     crate::exec::engine::parse_size(s)
         .ok_or_else(|| format!("{s:?} is not a size (e.g. 500M, 20G, or a number of bytes)"))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InternalCommand {
+    /// Installs the tracer into DIR and prints its path
+    TraceInstall { dir: PathBuf },
+    /// The sharing layer's plumbing
+    #[command(flatten)]
+    Cache(crate::cache::internal::CacheCommand),
 }

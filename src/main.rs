@@ -10,6 +10,7 @@ mod explain;
 mod git;
 mod graph;
 mod metalog;
+mod observe;
 mod outputs;
 mod plan;
 mod project;
@@ -21,10 +22,12 @@ mod statcache;
 mod state;
 mod status;
 mod store_cmd;
+mod trace;
 mod ui;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, KeyCommand};
@@ -74,7 +77,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command,
             project,
             store,
-        } => cache::internal::run(command, &project.project_dir, store.store.as_deref()),
+        } => match command {
+            cli::InternalCommand::TraceInstall { dir } => {
+                let path = trace::install(&dir)
+                    .with_context(|| format!("installing the tracer in {}", dir.display()))?;
+                println!("{}", path.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            cli::InternalCommand::Cache(command) => {
+                cache::internal::run(command, &project.project_dir, store.store.as_deref())
+            }
+        },
         Command::Run(args) => run::run(args),
         Command::Status {
             project,

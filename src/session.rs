@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cairn_store::{Derivation, Digest, Realisation, Store};
+use cairn_store::{AllSources, Derivation, Digest, Realisation, Store, Visible, realisation_key};
 
 use crate::config::Config;
 use crate::exec::{self, Executor};
@@ -38,6 +38,8 @@ pub struct Session {
     _export: Option<tempfile::TempDir>,
     /// An empty stand-in store for a read-only session where none exists yet.
     _empty_store: Option<tempfile::TempDir>,
+    /// The tracer, installed on first use (`Err`: why it could not be).
+    tracer: std::sync::OnceLock<std::result::Result<PathBuf, String>>,
 }
 
 /// How a session is opened.
@@ -181,6 +183,7 @@ impl Session {
             state,
             _export: export,
             _empty_store: empty_store,
+            tracer: std::sync::OnceLock::new(),
         })
     }
 
@@ -199,6 +202,20 @@ impl Session {
             docker: exec::DockerOptions::default(),
             read_only: true,
         })
+    }
+
+    /// The tracer's path, installed in the store's tools directory on first
+    /// use; `Err` says why it could not be installed (actions then run
+    /// untraced).
+    pub fn tracer(&self) -> std::result::Result<&Path, &str> {
+        self.tracer
+            .get_or_init(|| {
+                crate::trace::install(&self.store.tools_dir())
+                    .map_err(|e| format!("the tracer could not be installed: {e}"))
+            })
+            .as_ref()
+            .map(PathBuf::as_path)
+            .map_err(String::as_str)
     }
 
     pub fn action(&self, name: &str) -> &Action {
@@ -234,23 +251,40 @@ impl Session {
     }
 
     /// The derivation of `action` given its inputs.
-    pub fn derivation(
-        &self,
-        action: &str,
-        sources: &SourceTree,
-        inputs: BTreeMap<String, Digest>,
-    ) -> Result<Derivation> {
+    pub fn derivation(&self, action: &str, inputs: BTreeMap<String, Digest>) -> Result<Derivation> {
+        let visible = match self
+            .config
+            .actions
+            .get(action)
+            .and_then(|a| a.inputs.as_ref())
+        {
+            Some(globs) => Visible::Declared(globs.clone()),
+            None => Visible::All(AllSources::All),
+        };
         crate::derivation::derive(
             self.action(action),
             self.executor.as_ref(),
             &self.env,
-            sources.digest(),
+            visible,
             inputs,
         )
     }
 
-    /// The realisation of `id`, if the store has one.
-    pub fn realisation(&self, id: &Digest) -> Result<Option<Realisation>> {
-        Ok(self.store.realisation(id)?)
+    /// A realisation of derivation `drv` whose observations hold of
+    /// `sources` now, with its key: each path set recorded for the
+    /// derivation, most recent first, valued from the sources already
+    /// scanned (no file is read).
+    pub fn lookup(
+        &self,
+        drv: &Digest,
+        sources: &SourceTree,
+    ) -> Result<Option<(Digest, Realisation)>> {
+        for set in self.store.path_sets(drv)? {
+            let key = realisation_key(drv, &crate::observe::observe(sources, &set));
+            if let Some(r) = self.store.realisation(&key)? {
+                return Ok(Some((key, r)));
+            }
+        }
+        Ok(None)
     }
 }

@@ -106,8 +106,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         for d in &reconciled.damaged {
             reporter.note(&schedule::damage_note(&d.path, &d.action, &d.error));
-            if let Some(id) = results.get(&d.action).and_then(|o| o.id)
-                && let Err(e) = session.store.quarantine_realisation(&id)
+            if let Some(key) = results.get(&d.action).and_then(|o| o.key)
+                && let Err(e) = session.store.quarantine_realisation(&key)
             {
                 reporter.note(&format!("warning: {e}"));
             }
@@ -169,8 +169,9 @@ fn merge_rounds(
     }
 }
 
+/// The realisations the project's outputs come from: what GC must keep.
 fn roots(state: &crate::state::ProjectState) -> Vec<cairn_store::Digest> {
-    state.actions.values().map(|a| a.derivation).collect()
+    state.actions.values().filter_map(|a| a.key).collect()
 }
 
 /// Prints what would run and why, without running anything.
@@ -190,18 +191,27 @@ fn dry_run(
             ),
             Some(inputs) => {
                 let sources = session.sources_for(name)?;
-                let drv = session.derivation(name, &sources, inputs)?;
+                let drv = session.derivation(name, inputs)?;
                 let id = drv.id();
-                match session.realisation(&id)? {
+                match session.lookup(&id, &sources)?.map(|(_, r)| r) {
                     Some(r) if !forced.contains(name) => {
                         manifests.insert(name.clone(), r.outputs.digest());
                         ("fresh: would restore cached outputs".to_string(), Some(id))
                     }
                     Some(_) => ("would run: forced".to_string(), Some(id)),
                     None => {
-                        let why = match session.state.actions.get(name) {
-                            Some(_) => "inputs changed since its last run (see `cairn explain`)",
-                            None => "never run",
+                        let old = match session.state.actions.get(name) {
+                            Some(p) => session.store.derivation(&p.derivation)?,
+                            None => None,
+                        };
+                        let why = match (session.state.actions.get(name), old) {
+                            (None, _) => "never run".to_string(),
+                            (Some(_), Some(old)) => {
+                                crate::explain::reasons(session, name, &old, &drv)?.join("; ")
+                            }
+                            (Some(_), None) => {
+                                "its previous derivation is no longer in the store".to_string()
+                            }
                         };
                         (format!("would run: {why}"), Some(id))
                     }

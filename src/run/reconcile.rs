@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use cairn_store::{OutputEntry, Realisation};
+use rayon::prelude::*;
 
 use super::schedule::ActionOutcome;
 use crate::metalog::{self, Trailer};
@@ -22,6 +23,67 @@ use crate::ui::{Reporter, Status};
 enum Want<'a> {
     Write(&'a str, OutputEntry),
     Keep,
+}
+
+/// An output file the project may not hold as recorded.
+struct Restore<'a> {
+    path: String,
+    action: &'a str,
+    entry: OutputEntry,
+    full: std::path::PathBuf,
+    /// The size of what the project has there now, if anything.
+    present: Option<u64>,
+    /// Whether cairn wrote this very content there before (so a difference
+    /// is the user's edit or deletion).
+    was_ours: bool,
+}
+
+struct Restored {
+    /// Whether the project's file had to be read.
+    hashed: bool,
+    how: How,
+}
+
+enum How {
+    /// The project's file already held the content.
+    AlreadyThere,
+    Written,
+    /// Highly sensitive content this store does not have.
+    Withheld,
+    /// The store's copy is corrupt (now quarantined) or missing.
+    Damaged(cairn_store::Error),
+}
+
+impl Restore<'_> {
+    fn run(&self, session: &Session) -> Result<Restored> {
+        let same_size = self.present == Some(self.entry.size);
+        if same_size && hash_file(&self.full)? == self.entry.object {
+            return Ok(Restored {
+                hashed: true,
+                how: How::AlreadyThere,
+            });
+        }
+        let how = if self.entry.level == cairn_store::HIGHLY_SENSITIVE
+            && !session.store.has_object(&self.entry.object)
+        {
+            How::Withheld
+        } else {
+            match session.store.materialize_file(&self.entry, &self.full) {
+                Ok(()) => How::Written,
+                Err(
+                    error @ (cairn_store::Error::Corrupt { .. }
+                    | cairn_store::Error::MissingObject { .. }),
+                ) => How::Damaged(error),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("writing {}", self.full.display()));
+                }
+            }
+        };
+        Ok(Restored {
+            hashed: same_size,
+            how,
+        })
+    }
 }
 
 /// What reconciling did.
@@ -130,11 +192,14 @@ pub fn reconcile(
         }
     }
 
+    // Files whose stat data proves them are settled here; the rest are
+    // checked and restored in parallel (each verified on its way out of the
+    // store), then recorded in order.
+    let mut todo: Vec<Restore> = Vec::new();
     for (p, want) in desired {
         let Want::Write(action, entry) = want else {
             continue;
         };
-        let entry = &entry;
         let full = dir.join(&p);
         let previous = state.files.get(&p);
         let stamp = std::fs::metadata(&full).ok().map(|m| Stamp::of(&m));
@@ -147,58 +212,60 @@ pub fn reconcile(
             }
             continue;
         }
-        let same_content = match &stamp {
-            Some(s) if s.size == entry.size => {
-                hashed += 1;
-                hash_file(&full)? == entry.object
-            }
-            _ => false,
-        };
-        if !same_content {
-            if entry.level == cairn_store::HIGHLY_SENSITIVE
-                && !session.store.has_object(&entry.object)
-            {
+        let was_ours = previous.is_some_and(|prev| prev.object == entry.object);
+        todo.push(Restore {
+            path: p,
+            action,
+            entry,
+            full,
+            present: stamp.map(|s| s.size),
+            was_ours,
+        });
+    }
+    let done: Vec<Result<Restored>> = todo.par_iter().map(|r| r.run(session)).collect();
+    for (r, result) in todo.iter().zip(done) {
+        let restored = result?;
+        if restored.hashed {
+            hashed += 1;
+        }
+        match restored.how {
+            How::Withheld => {
                 reporter.note(&format!(
-                    "{p} is withheld: its {} content is not in this store",
-                    entry.level
+                    "{} is withheld: its {} content is not in this store",
+                    r.path, r.entry.level
                 ));
                 continue;
             }
-            if let Some(prev) = previous
-                && prev.object == entry.object
-            {
-                let what = if stamp.is_some() { "edited" } else { "deleted" };
+            How::Damaged(error) => {
+                damaged.push(Damaged {
+                    action: r.action.to_string(),
+                    path: r.path.clone(),
+                    error,
+                });
+                continue;
+            }
+            How::Written if r.was_ours => {
+                let what = if r.present.is_some() {
+                    "edited"
+                } else {
+                    "deleted"
+                };
                 reporter.note(&format!(
-                    "restored {p}: it was {what} since cairn wrote it (outputs of {action} come from the store)"
+                    "restored {}: it was {what} since cairn wrote it (outputs of {} come from the store)",
+                    r.path, r.action
                 ));
             }
-            match session.store.materialize_file(entry, &full) {
-                Ok(()) => {}
-                Err(
-                    error @ (cairn_store::Error::Corrupt { .. }
-                    | cairn_store::Error::MissingObject { .. }),
-                ) => {
-                    damaged.push(Damaged {
-                        action: action.to_string(),
-                        path: p.clone(),
-                        error,
-                    });
-                    continue;
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("writing {}", full.display()));
-                }
-            }
+            How::Written | How::AlreadyThere => {}
         }
         let recorded_at_ns = now_ns();
-        let s = Stamp::of(&std::fs::metadata(&full)?);
+        let s = Stamp::of(&std::fs::metadata(&r.full)?);
         state.files.insert(
-            p.clone(),
+            r.path.clone(),
             FileState {
-                action: action.to_string(),
-                object: entry.object,
-                mode: entry.mode,
-                level: entry.level.clone(),
+                action: r.action.to_string(),
+                object: r.entry.object,
+                mode: r.entry.mode,
+                level: r.entry.level.clone(),
                 size: s.size,
                 mtime_ns: s.mtime_ns,
                 ctime_ns: s.ctime_ns,
@@ -211,20 +278,19 @@ pub fn reconcile(
     for a in &plan.order {
         let Some(o) = results.get(a) else { continue };
         write_log(session, a, o, state)?;
-        if let (Some(r), Some(id)) = (&o.realisation, o.id) {
+        if let (Some(r), Some(key)) = (&o.realisation, o.key) {
             let unchanged = state
                 .actions
                 .get(a)
-                .is_some_and(|s| s.derivation == id && s.manifest.is_some());
+                .is_some_and(|s| s.key == Some(key) && s.manifest.is_some());
             if !unchanged {
-                let listing = session.sources_for(a)?.listing();
-                let object = session.store.ingest_bytes(listing.as_bytes()).ok();
                 state.actions.insert(
                     a.clone(),
                     ActionState {
                         derivation: r.derivation,
+                        key: Some(key),
                         manifest: Some(r.outputs.digest()),
-                        sources_listing: object,
+                        observed: Some(r.observations.path_set()),
                     },
                 );
             }
@@ -246,11 +312,11 @@ fn write_log(session: &Session, a: &str, o: &ActionOutcome, state: &ProjectState
     // Outputs the project already held: their log is in place, or is
     // rewritten from the realisation.
     let loaded;
-    let realisation = match (&o.realisation, o.manifest, o.id) {
+    let realisation = match (&o.realisation, o.manifest, o.key) {
         (Some(r), _, _) => Some(r),
         (None, Some(_), Some(_)) if path.exists() => return Ok(()),
-        (None, Some(_), Some(id)) => {
-            loaded = session.store.realisation(&id)?.map(std::sync::Arc::new);
+        (None, Some(_), Some(key)) => {
+            loaded = session.store.realisation(&key)?.map(std::sync::Arc::new);
             loaded.as_ref()
         }
         _ => None,

@@ -26,7 +26,10 @@ pub struct Options<'a> {
 /// What happened to one action of the plan.
 pub struct ActionOutcome {
     pub status: Status,
+    /// The derivation id (what users see as the action's identifier).
     pub id: Option<Digest>,
+    /// The key of the realisation whose outputs the action has, once known.
+    pub key: Option<Digest>,
     /// The digest of the outputs, once the action has them (ran or cached).
     pub manifest: Option<Digest>,
     /// The realisation, when it was read (not for actions whose outputs the
@@ -45,6 +48,7 @@ impl ActionOutcome {
         ActionOutcome {
             status,
             id,
+            key: None,
             manifest: None,
             realisation: None,
             message: message.into(),
@@ -92,6 +96,7 @@ pub fn execute(
     let provenance: OnceLock<Provenance> = OnceLock::new();
     let (tx, rx) = mpsc::channel::<Done>();
     let mut stopped = false;
+    let mut told_untraced = false;
     let mut forced: HashSet<String> = opts.forced.clone();
     // Withheld actions being rebuilt, and the stale actions waiting for them.
     let mut rebuild_waiters: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -105,17 +110,18 @@ pub fn execute(
                 };
                 let prepared = prepare(session, name, &manifests, forced.contains(name));
                 let (drv, sources, id) = match prepared {
-                    Ok(Prepared::InPlace(id, manifest)) => {
+                    Ok(Prepared::InPlace { id, key, manifest }) => {
                         let msg = "Reusing cached outputs";
                         reporter.finished(name, Some(&id), Status::Cached, msg);
                         manifests.insert(name.to_string(), manifest);
                         let mut o = ActionOutcome::new(Status::Cached, Some(id), msg);
+                        o.key = Some(key);
                         o.manifest = Some(manifest);
                         results.insert(name.to_string(), o);
                         release(name, &dependants, &mut waiting, &mut ready, &position);
                         continue;
                     }
-                    Ok(Prepared::Cached(id, r)) => {
+                    Ok(Prepared::Cached { id, key, r }) => {
                         let (status, msg) = if is_withheld(session, &r) {
                             (
                                 Status::Withheld,
@@ -129,6 +135,7 @@ pub fn execute(
                         let r = Arc::new(r);
                         realised.insert(name.to_string(), r.clone());
                         let mut o = ActionOutcome::new(status, Some(id), msg);
+                        o.key = Some(key);
                         o.manifest = Some(r.outputs.digest());
                         o.realisation = Some(r);
                         results.insert(name.to_string(), o);
@@ -247,7 +254,7 @@ pub fn execute(
                     .action(name_ref)
                     .needs
                     .iter()
-                    .find(|n| results.get(n.as_str()).and_then(|o| o.id) == Some(*upstream));
+                    .find(|n| results.get(n.as_str()).and_then(|o| o.key) == Some(*upstream));
                 if let Some(n) = need
                     && !forced.contains(n.as_str())
                 {
@@ -271,7 +278,16 @@ pub fn execute(
                     realisation,
                     level4,
                     log,
+                    untraced,
                 }) => {
+                    if let Some(why) = untraced
+                        && !told_untraced
+                    {
+                        told_untraced = true;
+                        reporter.note(&format!(
+                            "note: {name} ran untraced ({why}), so it depends on every file it could see (and so may other actions of this run)"
+                        ));
+                    }
                     let mut msg = format!("Completed successfully in {}", seconds(elapsed));
                     if !level4.is_empty() {
                         msg = format!(
@@ -280,6 +296,7 @@ pub fn execute(
                         );
                     }
                     let mut o = ActionOutcome::new(Status::Ran, Some(id), msg);
+                    o.key = Some(realisation.key());
                     o.manifest = Some(realisation.outputs.digest());
                     o.realisation = Some(Arc::new(realisation));
                     o.level4 = level4;
@@ -292,6 +309,7 @@ pub fn execute(
                         Some(id),
                         "Reusing outputs built meanwhile by another cairn run",
                     );
+                    o.key = Some(r.key());
                     o.manifest = Some(r.outputs.digest());
                     o.realisation = Some(Arc::new(r));
                     o
@@ -374,17 +392,25 @@ fn upstream_realisation<'r>(
     realised: &'r mut HashMap<String, Arc<Realisation>>,
 ) -> Option<&'r Arc<Realisation>> {
     if !realised.contains_key(name) {
-        let id = results.get(name)?.id?;
-        let r = session.store.realisation(&id).ok()??;
+        let key = results.get(name)?.key?;
+        let r = session.store.realisation(&key).ok()??;
         realised.insert(name.to_string(), Arc::new(r));
     }
     realised.get(name)
 }
 
 enum Prepared<'s> {
-    /// The project already holds this derivation's outputs: id and manifest digest.
-    InPlace(Digest, Digest),
-    Cached(Digest, Realisation),
+    /// The project already holds this realisation's outputs.
+    InPlace {
+        id: Digest,
+        key: Digest,
+        manifest: Digest,
+    },
+    Cached {
+        id: Digest,
+        key: Digest,
+        r: Realisation,
+    },
     Stale(
         cairn_store::Derivation,
         std::borrow::Cow<'s, crate::sources::SourceTree>,
@@ -401,20 +427,23 @@ fn prepare<'s>(
         .inputs_of(name, manifests)
         .expect("an action is ready only when its needs have outputs");
     let sources = session.sources_for(name)?;
-    let drv = session.derivation(name, &sources, inputs)?;
+    let drv = session.derivation(name, inputs)?;
     let id = drv.id();
     if forced {
         return Ok(Prepared::Stale(drv, sources));
     }
+    // What the project holds, proved current from the state alone: the same
+    // derivation, and the paths it looked at still hold what they held.
     if let Some(s) = session.state.actions.get(name)
         && s.derivation == id
-        && let Some(manifest) = s.manifest
-        && session.store.has_realisation(&id)
+        && let (Some(key), Some(manifest), Some(observed)) = (s.key, s.manifest, &s.observed)
+        && cairn_store::realisation_key(&id, &crate::observe::observe(&sources, observed)) == key
+        && session.store.has_realisation(&key)
     {
-        return Ok(Prepared::InPlace(id, manifest));
+        return Ok(Prepared::InPlace { id, key, manifest });
     }
-    if let Some(r) = session.realisation(&id)? {
-        return Ok(Prepared::Cached(id, r));
+    if let Some((key, r)) = session.lookup(&id, &sources)? {
+        return Ok(Prepared::Cached { id, key, r });
     }
     Ok(Prepared::Stale(drv, sources))
 }

@@ -22,8 +22,8 @@ use crate::store::Store;
 impl Store {
     /// Writes the object of `entry` to `dest`, creating parent directories,
     /// and proves that what was written is the object: small files are
-    /// hashed while copied, large ones (cloned or copied by the kernel) are
-    /// hashed once written. An object whose content no longer matches its
+    /// hashed as they pass through one buffer; large ones are cloned, or
+    /// copied by the kernel, while the object is hashed. An object whose content no longer matches its
     /// name is moved to `quarantine/` and never reaches `dest`
     /// ([`Error::Corrupt`]); `dest` is then left as it was.
     pub fn materialize_file(&self, entry: &OutputEntry, dest: &Path) -> Result<()> {
@@ -55,12 +55,19 @@ impl Store {
             .at(parent)?;
         let actual = if len < object::LARGE {
             copy_hashing(&mut src, tmp.as_file_mut()).at(tmp.path())?
+        } else if reflink_copy::reflink_file(&src, tmp.as_file()).is_ok() {
+            // The clone shares the object's blocks: reading them once proves both.
+            object::hash_path(&src_path, len)?
         } else {
-            if reflink_copy::reflink_file(&src, tmp.as_file()).is_err() {
+            // The kernel copies while another thread hashes the object: both
+            // read the same cached pages, and the copy is kept only if the
+            // object is what its name says.
+            std::thread::scope(|s| -> Result<Digest> {
+                let hashing = s.spawn(|| object::hash_path(&src_path, len));
                 tmp.as_file().set_len(0).at(tmp.path())?;
                 io::copy(&mut src, tmp.as_file_mut()).at(tmp.path())?;
-            }
-            object::hash_path(tmp.path(), len)?
+                hashing.join().expect("hashing thread panicked")
+            })?
         };
         if actual != entry.object {
             return Err(self.quarantine_corrupt(&src_path, entry.object, actual));

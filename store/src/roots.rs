@@ -23,7 +23,7 @@ pub struct Root {
     pub name: String,
     /// The project directory this root belongs to, if one was given.
     pub project: Option<PathBuf>,
-    /// Derivations kept by this root, sorted.
+    /// Realisation keys kept by this root, sorted.
     pub ids: Vec<Digest>,
     /// Unix seconds of the last update.
     pub updated_at: i64,

@@ -4,6 +4,7 @@ mod bench_docker;
 mod bench_restore;
 mod bench_run;
 mod bench_store;
+mod bench_trace;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +24,8 @@ fn main() -> Result<()> {
             Some("docker") => bench_docker::run(&args[2..]),
             Some("store") => bench_store::run(&args[2..]),
             Some("restore") => bench_restore::run(&args[2..]),
-            _ => bail!("usage: cargo xtask bench <run|store|docker|restore>"),
+            Some("trace") => bench_trace::run(&args[2..]),
+            _ => bail!("usage: cargo xtask bench <run|store|docker|restore|trace>"),
         },
         _ => {
             eprintln!("usage: cargo xtask <ci|conformance|bench>");
