@@ -180,6 +180,19 @@ fn subprocesses_and_threads_are_followed() {
 }
 
 #[test]
+fn an_exec_from_a_thread_is_followed() {
+    let r = root();
+    write(r.path(), "data.txt", "x");
+    let t = python(
+        r.path(),
+        "import os, threading, time\n\
+         threading.Thread(target=lambda: os.execv('/bin/sh', ['sh', '-c', 'cat data.txt'])).start()\n\
+         time.sleep(30)\n",
+    );
+    t.assert_has(&["read 1 data.txt"]);
+}
+
+#[test]
 fn an_mmap_read_is_a_read() {
     let r = root();
     write(r.path(), "m.bin", "0123456789");

@@ -41,7 +41,33 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    supervisor_lints()?;
     cargo(&["test", "--workspace"])
+}
+
+/// The tracer's supervisor is not in cargo's module tree (build.rs compiles
+/// it alone), so `cargo fmt` and `cargo clippy` do not see it.
+fn supervisor_lints() -> Result<()> {
+    let main = "src/trace/supervisor/main.rs";
+    run(Command::new("rustfmt").args(["--check", "--edition", "2024", main]))?;
+    run(Command::new("clippy-driver")
+        .args(["--edition", "2024", "--crate-type", "bin", "-D", "warnings"])
+        .args([
+            "--emit",
+            "metadata",
+            "--out-dir",
+            "target/supervisor-lint",
+            main,
+        ]))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

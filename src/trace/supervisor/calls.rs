@@ -673,6 +673,9 @@ mod arch {
     ];
 }
 
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("cairn-trace knows the system calls of x86_64 and aarch64 Linux only");
+
 /// The traced call with this number, if it is one.
 pub fn lookup(nr: u64) -> Option<Call> {
     arch::CALLS

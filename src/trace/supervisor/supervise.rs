@@ -252,9 +252,11 @@ impl Tracer {
             if pid == self.main {
                 code = Some(exit_code(status));
                 for &other in self.tracees.keys() {
-                    // SAFETY: kill takes no pointers.
-                    unsafe {
-                        kill(other, SIGKILL);
+                    if traced_by_us(other) {
+                        // SAFETY: kill takes no pointers.
+                        unsafe {
+                            kill(other, SIGKILL);
+                        }
                     }
                 }
                 kill_orphans();
@@ -591,6 +593,20 @@ impl Tracer {
         let existed = exists(&t.path, follow);
         self.record(op, existed, &t.path);
     }
+}
+
+/// Whether `pid` is still one of ours: a pid whose exit went unseen may
+/// have been reused by a process that is none of our business.
+fn traced_by_us(pid: c_int) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    // SAFETY: getpid takes no pointers.
+    let us = unsafe { getpid() };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .is_some_and(|v| v.trim().parse() == Ok(us))
 }
 
 fn os(path: &[u8]) -> &std::path::Path {
