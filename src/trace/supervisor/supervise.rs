@@ -316,11 +316,10 @@ impl Tracer {
 
     /// Resolves a path argument into `self.abs`; true if it is inside the root.
     fn resolve(&mut self, pid: c_int, dir: Dir, args: &[u64; 6], ptr: u64, flags: u64) -> bool {
-        if !self.mem.string(pid, ptr, &mut self.string) && self.string.is_empty() {
-            // NULL (utimensat on a descriptor) or unreadable.
-            if ptr != 0 || flags & AT_EMPTY_PATH == 0 {
-                return false;
-            }
+        // Unreadable or too long (the call fails too), or NULL (utimensat
+        // on a descriptor, whose open was recorded).
+        if !self.mem.string(pid, ptr, &mut self.string) {
+            return false;
         }
         let dirfd = match dir {
             Dir::Cwd => AT_FDCWD,
