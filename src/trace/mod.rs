@@ -10,6 +10,9 @@
 //!   call), `0` if the lookup found nothing; PATH is relative to the root,
 //!   `/`-separated, empty for the root itself, with `\\`, `\t`, `\n` and
 //!   `\xHH` (a byte that is not valid UTF-8) escaped.
+//!
+//! The supervisor writes the file under a temporary name and renames it, so a
+//! trace file is whole or absent.
 
 #![allow(dead_code)] // Until the executors run actions under it.
 
@@ -42,7 +45,8 @@ pub fn install(dir: &Path) -> io::Result<PathBuf> {
 /// What an action did with the paths of its workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Trace {
-    /// Why it ran without tracing, if it did (then `events` is empty).
+    /// Why it ran without tracing, or why its trace cannot be used (then
+    /// `events` is empty): its observation set is every visible file.
     pub untraced: Option<String>,
     pub events: Vec<Event>,
 }
@@ -86,14 +90,26 @@ impl Op {
     }
 }
 
-/// Parses a trace file. Lines that are not events (a truncated last line,
-/// an unknown op) are skipped: a trace is read after its writer is gone.
+/// Parses a trace file. Text without a known header (empty, another
+/// version) reads as untraced, so that it can never pass for "looked at
+/// nothing"; lines that are not events are skipped. A missing file (the
+/// supervisor died before it wrote one) is the caller's to treat likewise.
 pub fn parse(text: &str) -> Trace {
     let mut lines = text.lines();
-    let untraced = lines
-        .next()
-        .and_then(|h| h.strip_prefix("untraced\t"))
-        .map(|r| String::from_utf8_lossy(&unescape(r)).into_owned());
+    let untraced = match lines.next() {
+        Some("cairn-trace 1") => None,
+        Some(h) if h.starts_with("untraced\t") => {
+            Some(String::from_utf8_lossy(&unescape(&h["untraced\t".len()..])).into_owned())
+        }
+        Some(h) => Some(format!("unknown trace header {h:?}")),
+        None => Some("empty trace file".into()),
+    };
+    if untraced.is_some() {
+        return Trace {
+            untraced,
+            events: Vec::new(),
+        };
+    }
     let events = lines
         .filter_map(|line| {
             let mut fields = line.splitn(3, '\t');
@@ -169,6 +185,15 @@ mod tests {
             Some("PTRACE_TRACEME: Operation not permitted (os error 1)")
         );
         assert!(t.events.is_empty());
+    }
+
+    #[test]
+    fn a_trace_without_a_known_header_reads_as_untraced() {
+        for text in ["", "cairn-trace 2\nread\t1\tx\n", "read\t1\tx\n"] {
+            let t = parse(text);
+            assert!(t.untraced.is_some(), "{text:?}");
+            assert!(t.events.is_empty(), "{text:?}");
+        }
     }
 
     #[test]

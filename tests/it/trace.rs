@@ -89,6 +89,8 @@ fn collect(out: std::process::Output, trace: &Path) -> Traced {
     let text =
         std::fs::read_to_string(trace).unwrap_or_else(|e| panic!("no trace file ({e}): {out:?}"));
     let _ = std::fs::remove_file(trace);
+    let partial = format!("{}.partial", trace.display());
+    assert!(!Path::new(&partial).exists(), "{partial} left behind");
     let mut lines = text.lines();
     Traced {
         code: out
@@ -543,6 +545,27 @@ fn in_a_container_with_the_default_seccomp_profile_it_traces_as_pid_1() {
         "stat 0 sub",
         "write 0 new.txt",
     ]);
+}
+
+#[test]
+fn where_process_vm_readv_is_refused_paths_are_peeked() {
+    let r = root();
+    let traces = root();
+    write(r.path(), "a-name-longer-than-one-word.txt", "x");
+    let nr = if cfg!(target_arch = "aarch64") {
+        270
+    } else {
+        310
+    };
+    std::fs::write(traces.path().join("filter.bpf"), deny_filter(nr)).unwrap();
+    let (t, _) = bwrap(
+        r.path(),
+        traces.path(),
+        "--seccomp 9 9<\"$OUT/filter.bpf\"",
+        "cat a-name-longer-than-one-word.txt",
+    );
+    assert_eq!((t.code, t.header.as_str()), (0, "cairn-trace 1"), "{t:#?}");
+    t.assert_has(&["read 1 a-name-longer-than-one-word.txt"]);
 }
 
 #[test]

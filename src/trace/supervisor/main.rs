@@ -10,7 +10,8 @@
 //! stderr and environment. A seccomp-BPF filter makes only the file-system
 //! system calls stop for ptrace (see `calls`); every fork, vfork, clone and
 //! exec is followed. When the program exits, whatever it left running is
-//! killed, FILE is written (format in `record`), and the supervisor exits
+//! killed, FILE is written (format in `record`; it appears whole, by
+//! rename, or not at all), and the supervisor exits
 //! with the program's status, or 128+N if signal N killed it. SIGINT,
 //! SIGTERM and SIGHUP are passed on to the program. If ptrace or seccomp is
 //! refused, the program runs untraced and FILE says why. The supervisor's
@@ -104,10 +105,13 @@ fn main() {
         cwd.as_os_str().as_bytes(),
         canonical.as_os_str().as_bytes(),
     );
-    // Opened first, so that a FILE that cannot be written stops the run
-    // before the program does anything.
-    let mut out = std::fs::File::create(&args.out)
-        .unwrap_or_else(|e| fail(format!("{}: {e}", args.out.to_string_lossy())));
+    // FILE appears complete or not at all: it is written as FILE.partial
+    // and renamed. That is opened first, so that a FILE that cannot be
+    // written stops the run before the program does anything.
+    let mut partial = args.out.clone();
+    partial.push(".partial");
+    let mut out = std::fs::File::create(&partial)
+        .unwrap_or_else(|e| fail(format!("{}: {e}", partial.to_string_lossy())));
 
     let mut fds = [0 as c_int; 2];
     // SAFETY: pipe2 writes two descriptors into `fds`.
@@ -140,7 +144,11 @@ fn main() {
     } else {
         supervise::untraced(pid, &mut report)
     };
-    if let Err(e) = outcome.events.write(&mut out, report.untraced.as_deref()) {
+    let written = outcome
+        .events
+        .write(&mut out, report.untraced.as_deref())
+        .and_then(|()| std::fs::rename(&partial, &args.out));
+    if let Err(e) = written {
         eprintln!("cairn-trace: writing {}: {e}", args.out.to_string_lossy());
     }
     if let Some(e) = report.exec_error {
