@@ -304,6 +304,19 @@ fn odd_names_are_escaped() {
 }
 
 #[test]
+fn long_paths_are_read_whole() {
+    let r = root();
+    let long = format!(
+        "{}/{}.txt",
+        vec!["d".repeat(200); 4].join("/"),
+        "f".repeat(200)
+    );
+    write(r.path(), &long, "x");
+    let t = python(r.path(), &format!("open({long:?}).read()"));
+    t.assert_has(&[&format!("read 1 {long}")]);
+}
+
+#[test]
 fn paths_outside_the_root_are_not_recorded() {
     let r = root();
     let elsewhere = root();

@@ -38,12 +38,15 @@ impl Memory {
         self.string_peek(pid, addr, out)
     }
 
-    /// Reads page by page, so that a string ending just before an unmapped
-    /// page is still read whole.
+    /// Reads a short piece first (most paths are short), then page by page,
+    /// never across a page boundary: a string that ends just before an
+    /// unmapped page is still read whole.
     fn string_vm(&self, pid: c_int, mut addr: u64, out: &mut Vec<u8>) -> Result<bool, i32> {
         let mut buf = [0u8; PAGE as usize];
+        let mut most = 256;
         while out.len() < PATH_MAX {
-            let len = (PAGE - addr % PAGE) as usize;
+            let len = ((PAGE - addr % PAGE) as usize).min(most);
+            most = PAGE as usize;
             let local = IoVec {
                 base: buf.as_mut_ptr() as *mut c_void,
                 len,

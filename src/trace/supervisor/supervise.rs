@@ -198,6 +198,14 @@ impl Tracer {
         // The program stops itself right after PTRACE_TRACEME.
         // SAFETY: waitpid writes the status into `status`.
         while unsafe { waitpid(self.main, &mut status, WALL) } < 0 && errno() == EINTR {}
+        if status & 0x7f != 0x7f {
+            // A signal ended it before it could stop.
+            report.finish();
+            return Outcome {
+                code: exit_code(status),
+                events: self.events,
+            };
+        }
         // SAFETY: PTRACE_SETOPTIONS takes the options as its data word.
         let ok = unsafe {
             ptrace(
