@@ -378,10 +378,12 @@ fn a_child_killed_inside_a_traced_call_is_survived() {
     write(r.path(), "after.txt", "x");
     let t = python(
         r.path(),
-        "import os, signal, time\n\
+        "import os, platform, signal, time\n\
          pid = os.fork()\n\
          if pid == 0:\n    open('fifo').read(); os._exit(0)\n\
-         time.sleep(0.5); os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n\
+         openat = '257' if platform.machine() == 'x86_64' else '56'\n\
+         while open(f'/proc/{pid}/syscall').read().split()[0] != openat: time.sleep(0.01)\n\
+         time.sleep(0.2); os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n\
          open('after.txt').read()\n",
     );
     t.assert_has(&["read 1 fifo", "read 1 after.txt"]);
