@@ -649,3 +649,34 @@ fn in_a_container_that_refuses_ptrace_it_runs_untraced_as_pid_1() {
     assert!(r.path().join("ran.txt").exists());
     assert!(start.elapsed() < Duration::from_secs(60), "{t:#?}");
 }
+
+/// `int 0x80` from a 64-bit program is the 32-bit ABI, whose calls the
+/// supervisor does not decode: the trace must not pass for complete.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_call_of_another_abi_makes_the_trace_untraced() {
+    let r = root();
+    write(r.path(), "data.txt", "x");
+    let (mut c, out) = command(
+        r.path(),
+        &[
+            "python3",
+            "-c",
+            "import ctypes, mmap, os\n\
+             code = bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, getpid; int 0x80; ret\n\
+             m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n\
+             m.write(code)\n\
+             f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))\n\
+             assert f() == os.getpid()\n\
+             open('data.txt').read()\n",
+        ],
+    );
+    let t = collect(c.output().unwrap(), &out);
+    assert_eq!(t.code, 0, "{t:#?}");
+    assert!(
+        t.header
+            .starts_with("untraced\ta program made system calls of another ABI"),
+        "{t:#?}"
+    );
+    assert!(t.events.is_empty(), "{t:#?}");
+}

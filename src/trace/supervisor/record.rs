@@ -71,8 +71,11 @@ impl Events {
                 out.write_all(&line)?;
             }
         }
-        for line in &self.order {
-            out.write_all(line)?;
+        // Events of a partial trace would pass for all there was to see.
+        if untraced.is_none() {
+            for line in &self.order {
+                out.write_all(line)?;
+            }
         }
         out.flush()
     }

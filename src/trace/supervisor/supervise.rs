@@ -167,6 +167,8 @@ pub struct Tracer {
     abs: Vec<u8>,
     second: Vec<u8>,
     main_execd: bool,
+    /// A call of another ABI was seen: what it touched is unknown.
+    foreign: bool,
 }
 
 const OPTIONS: usize = (PTRACE_O_TRACESYSGOOD
@@ -190,6 +192,7 @@ impl Tracer {
             abs: Vec::with_capacity(4096),
             second: Vec::with_capacity(4096),
             main_execd: false,
+            foreign: false,
         }
     }
 
@@ -271,6 +274,12 @@ impl Tracer {
             }
         }
         report.finish();
+        if self.foreign && report.untraced.is_none() {
+            report.untraced = Some(
+                "a program made system calls of another ABI (32-bit or x32), which are not decoded"
+                    .into(),
+            );
+        }
         Outcome {
             code: code.unwrap_or(125),
             events: self.events,
@@ -361,7 +370,9 @@ impl Tracer {
 
     fn entry(&mut self, pid: c_int) {
         let Some(regs) = regs(pid) else { return };
-        if let Some(call) = calls::lookup(regs.nr) {
+        if regs.foreign {
+            self.foreign = true;
+        } else if let Some(call) = calls::lookup(regs.nr) {
             self.decode(pid, call, &regs.args);
         }
         self.resume(pid, 0);
