@@ -584,6 +584,24 @@ fn where_process_vm_readv_is_refused_paths_are_peeked() {
 }
 
 #[test]
+fn without_proc_the_program_runs_untraced() {
+    let r = root();
+    let traces = root();
+    let (t, _) = bwrap(
+        r.path(),
+        traces.path(),
+        "--tmpfs /proc",
+        "sh -c 'echo ran > ran.txt; exit 2'",
+    );
+    assert_eq!(t.code, 2, "{t:#?}");
+    assert!(
+        t.header.starts_with("untraced\t/proc is not mounted"),
+        "{t:#?}"
+    );
+    assert!(r.path().join("ran.txt").exists());
+}
+
+#[test]
 fn where_seccomp_is_refused_the_program_runs_untraced() {
     let r = root();
     let traces = root();

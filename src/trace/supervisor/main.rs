@@ -179,6 +179,27 @@ fn child(report: c_int, argv: &[CString]) -> ! {
             signal(sig, SIG_DFL);
         }
     }
+    // Relative paths are resolved through /proc: without it a trace would
+    // miss them, and a trace that misses something must not be written.
+    if std::fs::read_link("/proc/self/cwd").is_err() {
+        say(b"U/proc is not mounted, so paths cannot be resolved\n");
+    } else {
+        trace_me(&say);
+    }
+    let mut ptrs: Vec<*const std::ffi::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `ptrs` is a NULL-terminated array of C strings.
+    unsafe {
+        execvp(ptrs[0], ptrs.as_ptr());
+    }
+    let e = errno();
+    say(format!("E{e}\n").as_bytes());
+    // SAFETY: leaves without running the parent's atexit handlers.
+    unsafe { _exit(if e == ENOENT as i32 { 127 } else { 126 }) }
+}
+
+/// Asks to be traced, waits for the supervisor, installs the filter.
+fn trace_me(say: &dyn Fn(&[u8])) {
     // SAFETY: PTRACE_TRACEME takes no pointers.
     let traced = unsafe {
         ptrace(
@@ -201,14 +222,4 @@ fn child(report: c_int, argv: &[CString]) -> ! {
         let e = std::io::Error::last_os_error();
         say(format!("UPTRACE_TRACEME: {e}\n").as_bytes());
     }
-    let mut ptrs: Vec<*const std::ffi::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    // SAFETY: `ptrs` is a NULL-terminated array of C strings.
-    unsafe {
-        execvp(ptrs[0], ptrs.as_ptr());
-    }
-    let e = errno();
-    say(format!("E{e}\n").as_bytes());
-    // SAFETY: leaves without running the parent's atexit handlers.
-    unsafe { _exit(if e == ENOENT as i32 { 127 } else { 126 }) }
 }
