@@ -27,6 +27,12 @@ pub const SUPERVISOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cairn-tr
 /// returns its path. Concurrent installs race harmlessly: each renames a
 /// complete file over the same name.
 pub fn install(dir: &Path) -> io::Result<PathBuf> {
+    if SUPERVISOR.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "cairn's tracer runs on Linux only",
+        ));
+    }
     let hash = blake3::hash(SUPERVISOR).to_hex();
     let path = dir.join(format!("cairn-trace-{}", &hash[..16]));
     if path.is_file() {
