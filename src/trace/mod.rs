@@ -69,10 +69,12 @@ pub struct Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// Content read: opened for reading (mmap goes through an open), a
-    /// symlink's target read, the old name of a hard link.
+    /// symlink's target read, the old name of a hard link or a rename, a file
+    /// opened for writing without `O_TRUNC` (its content is kept).
     Read,
     /// Created, opened for writing, truncated, renamed from or to, removed,
-    /// made a directory, its metadata changed.
+    /// made a directory, its metadata changed. `existed` is whether the path
+    /// was there before the call (the supervisor looks, at the call's entry).
     Write,
     /// Metadata or existence only: the stat family, access, chdir, an open
     /// of a directory or with `O_PATH`, a readlink of something not a link.

@@ -275,12 +275,21 @@ fn listing_a_directory_is_a_list() {
 fn a_file_written_then_read_is_a_write_then_a_read() {
     let r = root();
     write(r.path(), "old.txt", "old");
+    write(r.path(), "trunc.txt", "old");
     let t = python(
         r.path(),
         "open('out.txt', 'w').write('x'); open('out.txt').read()\n\
-         open('old.txt', 'a').write('more')\n",
+         open('old.txt', 'a').write('more'); open('trunc.txt', 'w').write('new')\n",
     );
-    t.assert_has(&["write 0 out.txt", "read 1 out.txt", "write 1 old.txt"]);
+    // An append keeps what was there; a truncation does not.
+    t.assert_has(&[
+        "write 0 out.txt",
+        "read 1 out.txt",
+        "write 1 old.txt",
+        "read 1 old.txt",
+        "write 1 trunc.txt",
+    ]);
+    assert!(!t.events.contains("read\t1\ttrunc.txt"), "{t:#?}");
     let t = sh(
         r.path(),
         "mkdir made && mv old.txt made/moved.txt && rm out.txt && ln -s x made/l",
@@ -289,6 +298,7 @@ fn a_file_written_then_read_is_a_write_then_a_read() {
     t.assert_has(&[
         "write 0 made",
         "write 1 old.txt",
+        "read 1 old.txt",
         "write 0 made/moved.txt",
         "write 1 out.txt",
         "write 0 made/l",

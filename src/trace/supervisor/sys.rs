@@ -56,7 +56,6 @@ pub const ERESTART_FIRST: i64 = 512;
 pub const ERESTART_LAST: i64 = 516;
 
 pub const O_WRONLY: u64 = 0o1;
-pub const O_RDWR: u64 = 0o2;
 pub const O_ACCMODE: u64 = 0o3;
 pub const O_CREAT: u64 = 0o100;
 pub const O_TRUNC: u64 = 0o1000;

@@ -96,7 +96,9 @@ impl Tracer {
                     // What the path held before the call is what counts.
                     let existed = exists(&self.abs, false);
                     self.record_abs(Op::Write, existed);
-                    if existed && flags & O_ACCMODE == O_RDWR && flags & O_TRUNC == 0 {
+                    // Without O_TRUNC what it held is kept (appended to,
+                    // overwritten in part, or read back): its content counts.
+                    if existed && flags & O_TRUNC == 0 {
                         self.record_abs(Op::Read, true);
                     }
                     if existed {
@@ -158,11 +160,17 @@ impl Tracer {
                 ndir,
                 new,
             } => {
-                for (dir, path) in [(odir, old), (ndir, new)] {
-                    if self.resolve(pid, dir, a, a[usize::from(path)], 0) {
-                        let existed = exists(&self.abs, false);
-                        self.record_abs(Op::Write, existed);
+                // The old name's content lives on under the new one.
+                if self.resolve(pid, odir, a, a[usize::from(old)], 0) {
+                    let existed = exists(&self.abs, false);
+                    self.record_abs(Op::Write, existed);
+                    if existed {
+                        self.record_abs(Op::Read, true);
                     }
+                }
+                if self.resolve(pid, ndir, a, a[usize::from(new)], 0) {
+                    let existed = exists(&self.abs, false);
+                    self.record_abs(Op::Write, existed);
                 }
             }
             Call::Link {
