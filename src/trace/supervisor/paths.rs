@@ -267,3 +267,40 @@ impl Root {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(base: &str, path: &str) -> String {
+        let mut out = Vec::new();
+        join(base.as_bytes(), path.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn join_normalises_lexically() {
+        assert_eq!(joined("/w", "a/./b//c/"), "/w/a/b/c");
+        assert_eq!(joined("/w/sub", "../x"), "/w/x");
+        assert_eq!(joined("/w", "/abs/../y"), "/y");
+        assert_eq!(joined("/", "../../.."), "/");
+        assert_eq!(joined("/w", ""), "/w");
+    }
+
+    #[test]
+    fn relative_is_under_the_root_only() {
+        let root = Root::new(b"ws", b"/tmp", b"/real/ws");
+        let rel = |p: &str| {
+            root.relative(p.as_bytes())
+                .map(|r| String::from_utf8(r.to_vec()).unwrap())
+        };
+        assert_eq!(rel("/real/ws/a/b").as_deref(), Some("a/b"));
+        assert_eq!(rel("/tmp/ws/a").as_deref(), Some("a"));
+        assert_eq!(rel("/real/ws").as_deref(), Some(""));
+        assert_eq!(rel("/real/wsx/a"), None);
+        assert_eq!(rel("/real"), None);
+        let everything = Root::new(b"/", b"/", b"/");
+        assert_eq!(everything.relative(b"/etc/x"), Some(&b"etc/x"[..]));
+        assert_eq!(everything.relative(b"/"), Some(&b""[..]));
+    }
+}

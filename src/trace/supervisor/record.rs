@@ -102,3 +102,26 @@ fn escape(bytes: &[u8], out: &mut Vec<u8>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_escaped_and_kept_once_in_order() {
+        let mut e = Events::new();
+        e.add(Op::Read, true, b"b\tc\nd\\e");
+        e.add(Op::Stat, false, b"\xffz");
+        e.add(Op::Read, true, b"b\tc\nd\\e");
+        e.add(Op::List, true, b"");
+        let mut out = Vec::new();
+        e.write(&mut out, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "cairn-trace 1\nread\t1\tb\\tc\\nd\\\\e\nstat\t0\t\\xffz\nlist\t1\t\n"
+        );
+        let mut out = Vec::new();
+        e.write(&mut out, Some("no\tptrace")).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "untraced\tno\\tptrace\n");
+    }
+}
