@@ -225,6 +225,19 @@ fn a_read_through_a_symlink_records_the_link_and_its_target() {
 }
 
 #[test]
+fn dot_dot_after_a_symlink_goes_where_the_kernel_goes() {
+    let r = root();
+    std::fs::create_dir_all(r.path().join("deep/inner")).unwrap();
+    std::os::unix::fs::symlink("deep/inner", r.path().join("lnk")).unwrap();
+    let t = python(
+        r.path(),
+        "import os; assert not os.path.exists('lnk/../nope')",
+    );
+    t.assert_has(&["stat 0 deep/nope"]);
+    assert!(!t.events.contains("stat\t0\tnope"), "{t:#?}");
+}
+
+#[test]
 fn relative_paths_follow_chdir_and_directory_descriptors() {
     let r = root();
     write(r.path(), "sub/f.txt", "x");

@@ -204,8 +204,8 @@ impl Writer<'_> {
 
 /// `path` resolved against the absolute `base` (unless it is absolute), with
 /// `.`, `..` and repeated slashes removed, into `out`. `..` is taken
-/// lexically, as a shell's `cd` does; a path that goes up through a symlink
-/// is the one case where that differs from the kernel.
+/// lexically, as a shell's `cd` does; the caller resolves a path that has
+/// one on the disk, since after a symlink the kernel's `..` differs.
 pub fn join(base: &[u8], path: &[u8], out: &mut Vec<u8>) {
     out.clear();
     if path.first() != Some(&b'/') {

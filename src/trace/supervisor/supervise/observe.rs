@@ -59,7 +59,28 @@ impl Tracer {
             }
             join(&self.base, &self.string, &mut self.abs);
         }
+        if let Some(end) = after_last_dotdot(&self.string) {
+            self.physical_dotdot(end);
+        }
         self.root.relative(&self.abs).is_some()
+    }
+
+    /// The kernel takes `..` from where a symlink led, not lexically: the
+    /// part of the path up to its last `..` is resolved on the disk (when it
+    /// exists; otherwise the lookup fails there and the lexical path stays).
+    fn physical_dotdot(&mut self, end: usize) {
+        let mut raw = Vec::new();
+        if self.string.first() != Some(&b'/') {
+            raw.extend_from_slice(&self.base);
+            raw.push(b'/');
+        }
+        raw.extend_from_slice(&self.string[..end]);
+        let mut real = Vec::new();
+        if canonical(&raw, &mut real) {
+            let tail = &self.string[end..];
+            let tail = &tail[tail.iter().take_while(|&&b| b == b'/').count()..];
+            join(&real, tail, &mut self.abs);
+        }
     }
 
     fn pend(&mut self, pid: c_int, pending: Pending) {
@@ -304,6 +325,19 @@ fn exists(path: &[u8], follow: bool) -> bool {
 
 fn is_dir(path: &[u8]) -> bool {
     std::fs::metadata(os(path)).is_ok_and(|m| m.is_dir())
+}
+
+/// Where the last `..` component of `path` ends, if it has one.
+fn after_last_dotdot(path: &[u8]) -> Option<usize> {
+    let mut end = None;
+    let mut start = 0;
+    for part in path.split(|&b| b == b'/') {
+        if part == b".." {
+            end = Some(start + 2);
+        }
+        start += part.len() + 1;
+    }
+    end
 }
 
 /// `realpath(3)` of `path` into `out`.
