@@ -3,8 +3,9 @@
 //! on demand where an executor can run it, and the parser of what it writes.
 //!
 //! Trace file format (version 1), one line each:
-//! - a header: `cairn-trace 1`, or `untraced\tREASON` when ptrace or seccomp
-//!   was refused and the program ran without tracing;
+//! - a header: `cairn-trace 1`, or `untraced\tREASON` when the program ran
+//!   without tracing (ptrace or seccomp refused, no `/proc`) or made calls
+//!   the supervisor does not decode (another ABI: 32-bit, x32);
 //! - then events `OP\tEXISTED\tPATH`: OP is `read`, `write`, `stat`, `list` or
 //!   `exec`; EXISTED is `1` if the path existed (for `write`: before the
 //!   call), `0` if the lookup found nothing; PATH is relative to the root,

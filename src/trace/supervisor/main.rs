@@ -13,8 +13,9 @@
 //! killed, FILE is written (format in `record`; it appears whole, by
 //! rename, or not at all), and the supervisor exits
 //! with the program's status, or 128+N if signal N killed it. SIGINT,
-//! SIGTERM and SIGHUP are passed on to the program. If ptrace or seccomp is
-//! refused, the program runs untraced and FILE says why. The supervisor's
+//! SIGTERM and SIGHUP are passed on to the program. If ptrace, seccomp or
+//! `/proc` is unavailable, the program runs untraced and FILE says why; so it
+//! does if a program makes calls of another ABI, which are not decoded. The supervisor's
 //! own errors exit 125, a program that cannot be run 126 or 127.
 //!
 //! It is built on its own, statically, by cairn's build script, and uses
