@@ -99,6 +99,18 @@ impl Op {
     }
 }
 
+/// Reads and parses the trace file at `path`. A file that is missing (the
+/// supervisor died before writing it) or unreadable reads as untraced.
+pub fn load(path: &Path) -> Trace {
+    match std::fs::read(path) {
+        Ok(bytes) => parse(&String::from_utf8_lossy(&bytes)),
+        Err(e) => Trace {
+            untraced: Some(format!("no trace at {}: {e}", path.display())),
+            events: Vec::new(),
+        },
+    }
+}
+
 /// Parses a trace file. Text without a known header (empty, another
 /// version) reads as untraced, so that it can never pass for "looked at
 /// nothing"; lines that are not events are skipped. A missing file (the
@@ -203,6 +215,18 @@ mod tests {
             assert!(t.untraced.is_some(), "{text:?}");
             assert!(t.events.is_empty(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_missing_trace_file_reads_as_untraced() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = load(&dir.path().join("trace"));
+        assert!(t.untraced.unwrap().starts_with("no trace at"));
+        std::fs::write(dir.path().join("trace"), "cairn-trace 1\nlist\t1\t\n").unwrap();
+        assert_eq!(
+            load(&dir.path().join("trace")).events,
+            vec![ev(Op::List, true, "")]
+        );
     }
 
     #[test]
