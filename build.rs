@@ -12,6 +12,13 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("cairn-trace");
     let target = std::env::var("TARGET").expect("TARGET");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        // ptrace and seccomp are Linux's: elsewhere there is no tracer, and
+        // `trace::install` says so.
+        println!("cargo:warning=cairn-trace is Linux-only: {target} gets no tracer");
+        std::fs::write(&out, b"").expect("writing OUT_DIR/cairn-trace");
+        return;
+    }
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let mut cmd = Command::new(rustc);
     cmd.arg("--edition=2024")
