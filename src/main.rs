@@ -21,6 +21,7 @@ mod state;
 mod status;
 mod store_cmd;
 mod ui;
+mod yaml_json;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { project, format } => check::run(&project.project_dir, format),
+        Command::YamlJson => yaml_json::run(),
         Command::Graph {
             project,
             store,

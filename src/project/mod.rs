@@ -43,6 +43,7 @@ use anyhow::Context as _;
 
 pub use diagnostic::{Diagnostic, Renderer, Severity};
 pub use model::{Action, Location, PrivacyLevel, Project};
+pub use yaml::data_as_json as yaml_data_as_json;
 
 /// The outcome of checking a `project.yaml`.
 #[derive(Debug)]

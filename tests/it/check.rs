@@ -148,7 +148,7 @@ fn yaml_syntax_error_snapshot() {
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty());
     insta::assert_snapshot!(out.stderr, @r"
-        project.yaml:3:6: error: invalid YAML: the `[` on line 3, column 6 is never closed (while parsing a node, did not find expected node content at line 4, column 1, the end of the file)
+        project.yaml:3:6: error: invalid YAML: the `[` on line 3, column 6 is never closed (while parsing a flow node, did not find expected node content at line 4, column 1, the end of the file)
           |
         3 |   a: [
           |      ^
@@ -161,10 +161,10 @@ fn tab_indentation_snapshot() {
     let out = check_human(case("121_yaml_tab_indent.yaml"));
     assert_eq!(out.code, 1);
     insta::assert_snapshot!(out.stderr, @r"
-        project.yaml:3:2: error: invalid YAML: tabs disallowed within this context (block indentation); indent with spaces, not tabs (line 3, column 2)
+        project.yaml:3:1: error: invalid YAML: found character that cannot start any token; indent with spaces, not tabs (line 3, column 1)
           |
         3 | 	a: 1
-          | 	^
+          | ^
         project.yaml is not valid: 1 error
         ");
 }

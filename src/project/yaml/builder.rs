@@ -1,10 +1,9 @@
-//! Turns the parser's event stream into a [`Node`] tree, without recursion: an explicit
+//! Turns libyaml's event stream into a [`Node`] tree, without recursion: an explicit
 //! stack of open collections, anchors kept for aliases, duplicate keys collected.
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Marker, Parser, ScanError, Span};
-
+use super::events::{Event, Mark, Parser, SyntaxError};
 use super::merge;
 use super::scalar::{self, KeyId, Tagged};
 use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Scalar, Value};
@@ -13,16 +12,16 @@ use crate::project::{Diagnostic, Location};
 /// Builds the single document of `src`; errors come back in the order found.
 pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(src);
+    let mut parser = Parser::new(src);
     let mut documents = 0;
     while let Some(next) = parser.next_event() {
-        let (event, span) = match next {
+        let (event, at) = match next {
             Ok(ok) => ok,
             Err(e) => {
-                let at_end = e.marker().index() >= src.chars().count();
+                let at_end = e.problem_mark.index >= src.len();
                 let diagnostic = match builder.innermost_flow().filter(|_| at_end) {
                     Some(open) => unclosed(&e, open),
-                    None => scan_error(&e, at_end),
+                    None => syntax_error(src, &e, at_end),
                 };
                 builder.errors.push(diagnostic);
                 break;
@@ -30,10 +29,10 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
         };
         let fatal = match event {
             Event::StreamEnd => break,
-            Event::DocumentStart(_) => {
+            Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
-                    let at = location(span.start);
+                    let at = location(at);
                     Err(Diagnostic::at(
                         format!(
                             "expected a single document in the stream, but found another \
@@ -46,26 +45,40 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
                     Ok(())
                 }
             }
-            Event::Scalar(text, style, anchor, tag) => {
-                match scalar::resolve(text.into_owned(), style, tag.as_deref()) {
-                    Ok(s) => builder.complete(
+            Event::Scalar {
+                value,
+                anchor,
+                tag,
+                implicit,
+                style,
+            } => match scalar::resolve(value, style, tag.as_deref(), implicit) {
+                Ok(s) => builder.anchored(anchor, at).and_then(|anchor| {
+                    builder.complete(
                         Node {
                             value: Value::Scalar(s),
-                            location: location(span.start),
+                            location: location(at),
                         },
                         1,
                         anchor,
-                    ),
-                    Err(message) => Err(error_at(message, span)),
-                }
+                    )
+                }),
+                Err(message) => Err(error_at(message, at)),
+            },
+            Event::Alias(name) => builder.alias(&name, at),
+            Event::SequenceStart { anchor, tag, flow } => {
+                check_collection_tag(tag.as_deref(), "seq", at)
+                    .and_then(|()| builder.anchored(anchor, at))
+                    .and_then(|anchor| builder.open(Open::Seq(Vec::new()), anchor, flow, at))
             }
-            Event::Alias(id) => builder.alias(id, span),
-            Event::SequenceStart(anchor, tag) => check_collection_tag(tag.as_deref(), "seq", span)
-                .and_then(|()| builder.open(Open::Seq(Vec::new()), anchor, span)),
-            Event::MappingStart(anchor, tag) => check_collection_tag(tag.as_deref(), "map", span)
-                .and_then(|()| builder.open(Open::Map(MapFrame::default()), anchor, span)),
+            Event::MappingStart { anchor, tag, flow } => {
+                check_collection_tag(tag.as_deref(), "map", at)
+                    .and_then(|()| builder.anchored(anchor, at))
+                    .and_then(|anchor| {
+                        builder.open(Open::Map(MapFrame::default()), anchor, flow, at)
+                    })
+            }
             Event::SequenceEnd | Event::MappingEnd => builder.close(),
-            Event::StreamStart | Event::DocumentEnd | Event::Nothing => Ok(()),
+            Event::StreamStart | Event::DocumentEnd => Ok(()),
         };
         if let Err(diagnostic) = fatal {
             builder.errors.push(diagnostic);
@@ -83,8 +96,10 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    /// Anchored nodes by the parser's anchor id, with their size in nodes.
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Anchored nodes by name, with their size in nodes.
+    anchors: HashMap<String, (Node, usize)>,
+    /// Where each anchor was defined, including those on collections still open.
+    anchor_marks: HashMap<String, Location>,
     /// Nodes created by aliases and anchor copies so far.
     alias_nodes: usize,
     errors: Vec<Diagnostic>,
@@ -95,7 +110,7 @@ struct Frame {
     location: Location,
     /// Opened by `[` or `{` (a flow collection), which must be closed explicitly.
     flow: bool,
-    anchor: usize,
+    anchor: Option<String>,
     /// Nodes in this collection, itself included.
     size: usize,
 }
@@ -165,18 +180,43 @@ fn same_key(a: &Scalar, b: &Scalar) -> bool {
 }
 
 impl Builder {
-    fn open(&mut self, open: Open, anchor: usize, span: Span) -> Result<(), Diagnostic> {
+    /// Registers a node's anchor where the node starts. The reference's loader refuses
+    /// an anchor defined twice.
+    fn anchored(&mut self, anchor: Option<String>, at: Mark) -> Result<Option<String>, Diagnostic> {
+        let Some(name) = anchor else {
+            return Ok(None);
+        };
+        let here = location(at);
+        if let Some(first) = self.anchor_marks.insert(name.clone(), here) {
+            return Err(Diagnostic::at(
+                format!(
+                    "found duplicate anchor &{name} on line {} (first defined on line {}, \
+                     column {}); give each anchor its own name",
+                    here.line, first.line, first.column
+                ),
+                here,
+            ));
+        }
+        Ok(Some(name))
+    }
+
+    fn open(
+        &mut self,
+        open: Open,
+        anchor: Option<String>,
+        flow: bool,
+        at: Mark,
+    ) -> Result<(), Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(error_at(
                 format!("the YAML is nested too deeply (more than {MAX_DEPTH} levels)"),
-                span,
+                at,
             ));
         }
         self.stack.push(Frame {
             open,
-            location: location(span.start),
-            // Block collections start with an empty span; `[` and `{` are one character.
-            flow: span.end.index() > span.start.index(),
+            location: location(at),
+            flow,
             anchor,
             size: 1,
         });
@@ -206,14 +246,22 @@ impl Builder {
         self.complete(node, frame.size, frame.anchor)
     }
 
-    fn alias(&mut self, id: usize, span: Span) -> Result<(), Diagnostic> {
-        let (node, size) = self
-            .anchors
-            .get(&id)
-            .ok_or_else(|| error_at("found an alias to an unknown anchor".into(), span))?;
+    fn alias(&mut self, name: &str, at: Mark) -> Result<(), Diagnostic> {
+        let Some((node, size)) = self.anchors.get(name) else {
+            let open = self.stack.iter().any(|f| f.anchor.as_deref() == Some(name));
+            let message = if open {
+                format!(
+                    "the alias *{name} refers to a collection that contains it; \
+                     project.yaml cannot hold a recursive structure"
+                )
+            } else {
+                format!("found undefined alias *{name}")
+            };
+            return Err(error_at(message, at));
+        };
         let (node, size) = (node.clone(), *size);
-        self.charge(size, location(span.start))?;
-        self.complete(node, size, 0)
+        self.charge(size, location(at))?;
+        self.complete(node, size, None)
     }
 
     /// Counts nodes created by aliasing against the budget.
@@ -232,8 +280,13 @@ impl Builder {
     }
 
     /// A finished node goes into its parent (or becomes the root).
-    fn complete(&mut self, node: Node, size: usize, anchor: usize) -> Result<(), Diagnostic> {
-        if anchor != 0 {
+    fn complete(
+        &mut self,
+        node: Node,
+        size: usize,
+        anchor: Option<String>,
+    ) -> Result<(), Diagnostic> {
+        if let Some(anchor) = anchor {
             self.charge(size, node.location)?;
             self.anchors.insert(anchor, (node.clone(), size));
         }
@@ -290,45 +343,46 @@ fn duplicate_key(key: &Node, first: Location) -> Diagnostic {
     )
 }
 
-fn check_collection_tag(
-    tag: Option<&saphyr_parser::Tag>,
-    expected: &str,
-    span: Span,
-) -> Result<(), Diagnostic> {
+fn check_collection_tag(tag: Option<&str>, expected: &str, at: Mark) -> Result<(), Diagnostic> {
     match tag.map(Tagged::of) {
         None | Some(Tagged::NonSpecific) => Ok(()),
         Some(Tagged::Core(suffix)) if suffix == expected => Ok(()),
         Some(Tagged::Core(name)) => Err(error_at(
             format!("the tag '!!{name}' cannot be used on a collection here"),
-            span,
+            at,
         )),
         Some(Tagged::Other(name)) => Err(error_at(
             format!("could not determine a constructor for the tag '{name}'"),
-            span,
+            at,
         )),
     }
 }
 
 /// The file ended inside a `[...]` or `{...}`: point at the opening bracket.
-fn unclosed(e: &ScanError, (bracket, at): (char, Location)) -> Diagnostic {
-    let end = location(*e.marker());
+fn unclosed(e: &SyntaxError, (bracket, at): (char, Location)) -> Diagnostic {
+    let end = location(e.problem_mark);
+    let problem = match &e.context {
+        Some((context, _)) => format!("{context}, {}", e.problem),
+        None => e.problem.clone(),
+    };
     Diagnostic::at(
         format!(
             "invalid YAML: the `{bracket}` on line {}, column {} is never closed \
-             ({} at line {}, column {}, the end of the file)",
-            at.line,
-            at.column,
-            e.info(),
-            end.line,
-            end.column
+             ({problem} at line {}, column {}, the end of the file)",
+            at.line, at.column, end.line, end.column
         ),
         at,
     )
 }
 
-fn scan_error(e: &ScanError, at_end: bool) -> Diagnostic {
-    let at = location(*e.marker());
-    let hint = if e.info().contains("tab") {
+/// libyaml's message, as the reference shows it: the problem and where, then the
+/// construct being read and where it began.
+fn syntax_error(src: &str, e: &SyntaxError, at_end: bool) -> Diagnostic {
+    let at = location(e.problem_mark);
+    let tab = src
+        .get(e.problem_mark.index..)
+        .is_some_and(|rest| rest.starts_with('\t'));
+    let hint = if tab {
         "; indent with spaces, not tabs"
     } else {
         ""
@@ -339,19 +393,29 @@ fn scan_error(e: &ScanError, at_end: bool) -> Diagnostic {
     } else {
         ""
     };
+    let context = match &e.context {
+        // "while scanning for the next token" at the problem itself says nothing more.
+        Some((_, mark)) if mark.index == e.problem_mark.index => String::new(),
+        Some((context, mark)) => {
+            let from = location(*mark);
+            format!(
+                ", {context} from line {}, column {}",
+                from.line, from.column
+            )
+        }
+        None => String::new(),
+    };
     Diagnostic::at(
         format!(
-            "invalid YAML: {}{hint} (line {}, column {}{end})",
-            e.info(),
-            at.line,
-            at.column
+            "invalid YAML: {}{hint} (line {}, column {}{end}{context})",
+            e.problem, at.line, at.column
         ),
         at,
     )
 }
 
-fn error_at(message: String, span: Span) -> Diagnostic {
-    located(message, location(span.start))
+fn error_at(message: String, at: Mark) -> Diagnostic {
+    located(message, location(at))
 }
 
 /// An error message that names its position, at that position.
@@ -362,9 +426,9 @@ fn located(message: String, at: Location) -> Diagnostic {
     )
 }
 
-fn location(marker: Marker) -> Location {
+fn location(mark: Mark) -> Location {
     Location {
-        line: marker.line(),
-        column: marker.col() + 1,
+        line: mark.line + 1,
+        column: mark.column + 1,
     }
 }

@@ -1,13 +1,16 @@
-//! cairn's own YAML tree, built from `saphyr-parser` events: every node knows where it is
-//! in the file, and every scalar keeps its text and whether it was quoted, so later rules
-//! can read `version: "3.0"` the way Python's `float()` would.
+//! cairn's own YAML tree, built from libyaml's events (the reference's parser): every
+//! node knows where it is in the file, and every scalar keeps its text and whether it was
+//! quoted, so later rules can read `version: "3.0"` the way Python's `float()` would.
 //!
-//! The loader is stricter than YAML requires and safe on hostile input: duplicate keys
+//! The loader accepts what the reference's loader accepts and is safe on hostile input:
+//! duplicate keys
 //! at any level, several documents, unknown tags and non-scalar keys are errors; nesting
 //! depth and alias expansion are bounded (no billion laughs); it never recurses on the
 //! input's depth beyond [`MAX_DEPTH`].
 
 mod builder;
+mod events;
+mod json;
 mod merge;
 mod scalar;
 
@@ -130,6 +133,19 @@ impl Node {
                 Resolved::Str => "a string",
             },
         }
+    }
+}
+
+/// A document's data as tagged JSON (see `json.rs`), or the first error's message: how
+/// the differential test asks cairn what it read.
+pub fn data_as_json(src: &str) -> Result<serde_json::Value, String> {
+    match parse(src) {
+        Ok(Some(node)) => Ok(json::to_json(&node)),
+        Ok(None) => Ok(serde_json::Value::Null),
+        Err(errors) => Err(errors
+            .into_iter()
+            .next()
+            .map_or_else(String::new, |d| d.message)),
     }
 }
 

@@ -1,21 +1,26 @@
 //! What a YAML scalar means: YAML 1.2 core-schema resolution of plain scalars
 //! (`yes` and `on` stay strings), the core tags, and key identity for duplicate checks.
 
-use saphyr_parser::{ScalarStyle, Tag};
-
+use super::events::Style;
 use super::{Resolved, Scalar};
 use crate::project::pynum;
 
 /// The core schema's tag prefix (`!!`).
 const CORE: &str = "tag:yaml.org,2002:";
 
-/// Resolves one scalar event, or explains why its tag cannot apply.
-pub fn resolve(text: String, style: ScalarStyle, tag: Option<&Tag>) -> Result<Scalar, String> {
-    let quoted = style != ScalarStyle::Plain;
+/// Resolves one scalar event, or explains why its tag cannot apply. `implicit` is
+/// libyaml's `plain_implicit` (plain and untagged, or tagged `!`): the reference's
+/// loader then types the scalar by its text.
+pub fn resolve(
+    text: String,
+    style: Style,
+    tag: Option<&str>,
+    implicit: bool,
+) -> Result<Scalar, String> {
+    let quoted = style != Style::Plain;
     let resolved = match tag.map(Tagged::of) {
-        None if quoted => Resolved::Str,
-        None => plain(&text),
-        Some(Tagged::NonSpecific) => Resolved::Str,
+        None | Some(Tagged::NonSpecific) if implicit => plain(&text),
+        None | Some(Tagged::NonSpecific) => Resolved::Str,
         Some(Tagged::Core(suffix)) => tagged(&text, &suffix)?,
         Some(Tagged::Other(name)) => {
             return Err(format!(
@@ -38,15 +43,14 @@ pub enum Tagged {
 }
 
 impl Tagged {
-    pub fn of(tag: &Tag) -> Tagged {
-        // The parser gives `!x` as handle "!" and verbatim `!<uri>` as an empty handle.
-        let full = format!("{}{}", tag.handle, tag.suffix);
-        if full == "!" {
+    /// Classifies a tag as libyaml gives it, handles already expanded.
+    pub fn of(tag: &str) -> Tagged {
+        if tag == "!" {
             Tagged::NonSpecific
-        } else if let Some(suffix) = full.strip_prefix(CORE) {
+        } else if let Some(suffix) = tag.strip_prefix(CORE) {
             Tagged::Core(suffix.to_string())
         } else {
-            Tagged::Other(full)
+            Tagged::Other(tag.to_string())
         }
     }
 }
@@ -183,7 +187,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str, expected: Resolved) {
-        let got = resolve(text.into(), ScalarStyle::Plain, None)
+        let got = resolve(text.into(), Style::Plain, None, true)
             .unwrap()
             .resolved;
         match (&got, &expected) {
@@ -226,19 +230,19 @@ mod tests {
 
     #[test]
     fn quoted_scalars_are_strings() {
-        let s = resolve("3".into(), ScalarStyle::DoubleQuoted, None).unwrap();
+        let s = resolve("3".into(), Style::DoubleQuoted, None, false).unwrap();
         assert_eq!(s.resolved, Resolved::Str);
         assert!(s.quoted);
     }
 
     #[test]
     fn key_identity_follows_python() {
-        let key = |t: &str| KeyId::of(&resolve(t.into(), ScalarStyle::Plain, None).unwrap());
+        let key = |t: &str| KeyId::of(&resolve(t.into(), Style::Plain, None, true).unwrap());
         assert_eq!(key("1"), key("1.0"));
         assert_eq!(key("1"), key("true"));
         assert_ne!(
             key("1"),
-            KeyId::of(&resolve("1".into(), ScalarStyle::SingleQuoted, None).unwrap())
+            KeyId::of(&resolve("1".into(), Style::SingleQuoted, None, false).unwrap())
         );
         assert_eq!(key(".nan"), None);
     }

@@ -1,0 +1,101 @@
+"""The reference's YAML loader on a batch of documents.
+
+Reads one JSON string (a YAML document) per line on stdin and writes one JSON object
+per line: {"ok": data} or {"error": message}, the data tagged as cairn's
+`yaml-json` command writes it (src/project/yaml/json.rs). A document the loader accepts
+although it has a duplicate key (ruamel skips the check in a mapping with a merge key)
+also gets "duplicate_key": true.
+"""
+
+import base64
+import datetime
+import json
+import sys
+
+from ruamel.yaml import YAML
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+try:
+    from ruamel.yaml.cyaml import CParser
+except ImportError:  # pragma: no cover
+    CParser = None
+
+LOADER = YAML(typ="safe", pure=False)
+if CParser is None or LOADER.Parser is not CParser:
+    sys.exit(
+        "ruamel.yaml is not using its C loader (libyaml): install ruamel.yaml.clib "
+        "(.ci/install-deps does)"
+    )
+
+
+class Recursive(Exception):
+    pass
+
+
+def tagged(x, open_ids=()):
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, int):
+        return {"int": str(x)}
+    if isinstance(x, float):
+        return {"float": repr(x)}
+    if isinstance(x, (datetime.date, datetime.datetime)):
+        return {"timestamp": x.isoformat()}
+    if isinstance(x, bytes):
+        return {"binary": base64.b64encode(x).decode()}
+    if id(x) in open_ids:
+        raise Recursive()
+    inner = open_ids + (id(x),)
+    if isinstance(x, dict):
+        return {"map": [[tagged(k, inner), tagged(v, inner)] for k, v in x.items()]}
+    if isinstance(x, list):
+        return [tagged(v, inner) for v in x]
+    if isinstance(x, tuple):
+        return {"tuple": [tagged(v, inner) for v in x]}
+    return {"other": type(x).__name__}
+
+
+def has_duplicate_key(doc):
+    """A mapping with two equal keys (merge keys aside), by Python equality."""
+    constructor = YAML(typ="safe", pure=False).constructor
+    root = YAML(typ="safe", pure=False).compose(doc)
+    seen, todo = set(), [root]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            todo.extend(node.value)
+        elif isinstance(node, MappingNode):
+            keys = []
+            for k, v in node.value:
+                todo.extend([k, v])
+                if isinstance(k, ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    try:
+                        key = constructor.construct_object(k, deep=True)
+                    except Exception:
+                        continue
+                    if any(key == other for other in keys):
+                        return True
+                    keys.append(key)
+    return False
+
+
+def main():
+    out = sys.stdout
+    for line in sys.stdin:
+        doc = json.loads(line)
+        try:
+            data = LOADER.load(doc)
+            result = {"ok": tagged(data)}
+            if has_duplicate_key(doc):
+                result["duplicate_key"] = True
+        except Recursive:
+            result = {"error": "recursive", "recursive": True}
+        except Exception as e:  # every loader error is a rejection
+            result = {"error": f"{type(e).__name__}: {e}"}
+        out.write(json.dumps(result) + "\n")
+
+
+main()
