@@ -48,7 +48,9 @@ fn write_scalar(out: &mut String, s: &Scalar) {
         Resolved::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Resolved::Int(i) => out.push_str(i),
         Resolved::Float(f) => out.push_str(&float(*f)),
-        Resolved::Str => write_string(out, &s.text),
+        // Python's `json.dumps` cannot write a date at all (the reference crashes);
+        // cairn writes the date as written.
+        Resolved::Str | Resolved::Timestamp { .. } => write_string(out, &s.text),
     }
 }
 

@@ -60,7 +60,12 @@ pub struct Checked {
 
 /// Parses and validates the text of a `project.yaml`.
 pub fn check_source(src: &str) -> Checked {
-    match yaml::parse(src) {
+    let parsed =
+        yaml::parse(src).and_then(|root| match root.as_ref().and_then(yaml::complex_key) {
+            Some(error) => Err(vec![error]),
+            None => Ok(root),
+        });
+    match parsed {
         Ok(root) => validate::validate(root.as_ref()),
         Err(errors) => Checked {
             project: None,

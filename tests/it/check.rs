@@ -231,7 +231,7 @@ fn cycle_snapshot() {
 #[test]
 fn errors_are_listed_in_file_order() {
     let out = check_json(
-        "version: 5\nactions:\n  b: {run: python:v2 b.py, needs: [zz], outputs: {highly_sensitive: {x: b.csv}}}\n  \
+        "version: 5\nactions:\n  b: {run: 'python:v2 b.py', needs: [zz], outputs: {highly_sensitive: {x: b.csv}}}\n  \
          a: {run: 'python:v2 a.py', outputs: {}}\nfoo: 1\n",
     );
     let lines: Vec<u64> = out.json()["errors"]
@@ -259,7 +259,7 @@ fn crash_free_on_the_reference_crashers() {
             "empty run key",
         ),
         (
-            "version: 5\nactions:\n  a: {run: python:v2 a, needs: [1], outputs: {highly_sensitive: {x: a.csv}}}\n",
+            "version: 5\nactions:\n  a: {run: 'python:v2 a', needs: [1], outputs: {highly_sensitive: {x: a.csv}}}\n",
             "must be a list of action names",
         ),
         (

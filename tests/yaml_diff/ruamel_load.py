@@ -2,7 +2,7 @@
 
 Reads one JSON string (a YAML document) per line on stdin and writes one JSON object
 per line: {"ok": data} or {"error": message}, the data tagged as cairn's
-`yaml-json` command writes it (src/project/yaml/json.rs). A document the loader accepts
+`yaml-json` command writes it (src/project/yaml/json.rs; a timestamp by its kind). A document the loader accepts
 although it has a duplicate key (ruamel skips the check in a mapping with a merge key)
 also gets "duplicate_key": true.
 """
@@ -39,8 +39,10 @@ def tagged(x, open_ids=()):
         return {"int": str(x)}
     if isinstance(x, float):
         return {"float": repr(x)}
-    if isinstance(x, (datetime.date, datetime.datetime)):
-        return {"timestamp": x.isoformat()}
+    if isinstance(x, datetime.datetime):
+        return {"timestamp": "datetime"}
+    if isinstance(x, datetime.date):
+        return {"timestamp": "date"}
     if isinstance(x, bytes):
         return {"binary": base64.b64encode(x).decode()}
     if id(x) in open_ids:

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::events::{Event, Mark, Parser, SyntaxError};
 use super::merge;
 use super::scalar::{self, KeyId, Tagged};
-use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Scalar, Value};
+use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Value};
 use crate::project::{Diagnostic, Location};
 
 /// Builds the single document of `src`; errors come back in the order found.
@@ -131,13 +131,11 @@ struct MapFrame {
     index: Option<HashMap<KeyId, Location>>,
 }
 
-/// Mappings up to this size find duplicates by scanning: no allocation per key.
-const SCAN_LIMIT: usize = 16;
-
 impl MapFrame {
     /// Where `key` was first defined in this mapping, if it was.
-    fn first_definition(&mut self, key: &Scalar, at: Location) -> Option<Location> {
-        if !key.quoted && key.text == "<<" {
+    fn first_definition(&mut self, key: &Node) -> Option<Location> {
+        let at = key.location;
+        if key.as_scalar().is_some_and(|k| !k.quoted && k.text == "<<") {
             let first = self.merge_keys.first().copied();
             self.merge_keys.push(at);
             return first;
@@ -146,13 +144,13 @@ impl MapFrame {
             let index = self
                 .entries
                 .iter()
-                .filter_map(|e| Some((KeyId::of(e.key.as_scalar()?)?, e.key.location)))
+                .filter_map(|e| Some((KeyId::of_node(&e.key)?, e.key.location)))
                 .collect();
             self.index = Some(index);
         }
         match &mut self.index {
             Some(index) => {
-                let id = KeyId::of(key)?;
+                let id = KeyId::of_node(key)?;
                 match index.get(&id) {
                     Some(first) => Some(*first),
                     None => {
@@ -164,18 +162,24 @@ impl MapFrame {
             None => self
                 .entries
                 .iter()
-                .find(|e| e.key.as_scalar().is_some_and(|k| same_key(k, key)))
+                .find(|e| same_key(&e.key, key))
                 .map(|e| e.key.location),
         }
     }
 }
 
+/// Mappings up to this size find duplicates by scanning: no allocation per key.
+const SCAN_LIMIT: usize = 16;
+
 /// `KeyId` equality without building the ids for the common case of two strings.
-fn same_key(a: &Scalar, b: &Scalar) -> bool {
-    match (&a.resolved, &b.resolved) {
-        (Resolved::Str, Resolved::Str) => a.text == b.text,
-        (Resolved::Str, _) | (_, Resolved::Str) => false,
-        _ => KeyId::of(a).is_some_and(|id| Some(id) == KeyId::of(b)),
+fn same_key(a: &Node, b: &Node) -> bool {
+    match (a.as_scalar(), b.as_scalar()) {
+        (Some(a), Some(b)) => match (&a.resolved, &b.resolved) {
+            (Resolved::Str, Resolved::Str) => a.text == b.text,
+            (Resolved::Str, _) | (_, Resolved::Str) => false,
+            _ => KeyId::of(a).is_some_and(|id| Some(id) == KeyId::of(b)),
+        },
+        _ => KeyId::of_node(a).is_some_and(|id| Some(id) == KeyId::of_node(b)),
     }
 }
 
@@ -295,14 +299,42 @@ impl Builder {
             return Ok(());
         };
         parent.size += size;
+        let is_key = matches!(&parent.open, Open::Map(map) if map.key.is_none());
+        if let (false, Value::Scalar(s)) = (is_key, &node.value) {
+            // The reference's loader gives a plain `<<` or `=` a tag of its own, which
+            // only a mapping key can have.
+            let special = match s.text.as_str() {
+                "<<" => "merge",
+                "=" => "value",
+                _ => "",
+            };
+            if !s.quoted && !special.is_empty() {
+                return Err(located(
+                    format!(
+                        "could not determine a constructor for the tag \
+                         'tag:yaml.org,2002:{special}': a plain `{}` can only be a \
+                         mapping key; quote it",
+                        s.text
+                    ),
+                    node.location,
+                ));
+            }
+        }
         match &mut parent.open {
             Open::Seq(items) => items.push(node),
             Open::Map(map) => match map.key.take() {
                 None => {
-                    if !matches!(node.value, Value::Scalar(_)) {
+                    // A list of scalars is a key (Python makes it a tuple); a mapping,
+                    // or a list holding a collection, cannot be hashed.
+                    let hashable = match &node.value {
+                        Value::Scalar(_) => true,
+                        Value::Seq(items) => items.iter().all(|i| i.as_scalar().is_some()),
+                        Value::Map(_) => false,
+                    };
+                    if !hashable {
                         return Err(Diagnostic::at(
                             format!(
-                                "found unhashable key: mapping keys must be scalars, not {} \
+                                "found unhashable key: a mapping key cannot be {} \
                                  (line {}, column {})",
                                 node.describe(),
                                 node.location.line,
@@ -314,12 +346,11 @@ impl Builder {
                     map.key = Some(node);
                 }
                 Some(key) => {
-                    let scalar = key.as_scalar().expect("keys are checked to be scalars");
-                    if let Some(first) = map.first_definition(scalar, key.location) {
+                    if let Some(first) = map.first_definition(&key) {
                         self.errors.push(duplicate_key(&key, first));
                         return Ok(());
                     }
-                    if !scalar.quoted && scalar.text == "<<" {
+                    if key.as_scalar().is_some_and(|k| !k.quoted && k.text == "<<") {
                         map.merges.push(node);
                     } else {
                         map.entries.push(Entry { key, value: node });

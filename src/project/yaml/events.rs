@@ -1,13 +1,12 @@
-//! libyaml's event parser (the C library, transpiled to Rust as `libyaml-rs`) behind a
-//! safe iterator of owned events. The reference reads `project.yaml` through ruamel's
-//! C loader, which is libyaml: parsing with the same scanner and parser makes cairn
-//! accept exactly the documents the reference accepts, with the same structure.
+//! libyaml's event parser behind a safe iterator of owned events. The reference reads
+//! `project.yaml` through ruamel's C loader, whose parser is the libyaml vendored in
+//! `vendor/libyaml/` (from `ruamel.yaml.clib`) and compiled by `build.rs`: parsing with
+//! the same C code makes cairn accept exactly the documents the reference accepts, with
+//! the same structure. `vendor/libyaml/cairn_events.c` is the narrow C side.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
-
-use libyaml_rs as sys;
+use std::ptr::NonNull;
 
 /// A position in the input: `index` in bytes, `line` and `column` from 0, the column
 /// counted in characters.
@@ -72,28 +71,66 @@ pub struct SyntaxError {
 
 /// Events of one input, in order; after an error or the stream's end, nothing more.
 pub struct Parser<'input> {
-    sys: Box<MaybeUninit<sys::yaml_parser_t>>,
+    raw: NonNull<c_void>,
     done: bool,
     /// libyaml reads the input in place.
     input: PhantomData<&'input [u8]>,
 }
 
+/// `cairn_yaml_event_t` of `cairn_events.c`.
+#[repr(C)]
+struct RawEvent {
+    kind: c_int,
+    index: usize,
+    line: usize,
+    column: usize,
+    anchor: *const c_char,
+    tag: *const c_char,
+    value: *const c_char,
+    length: usize,
+    plain_implicit: c_int,
+    style: c_int,
+}
+
+/// `cairn_yaml_error_t` of `cairn_events.c`.
+#[repr(C)]
+struct RawError {
+    problem: *const c_char,
+    problem_index: usize,
+    problem_line: usize,
+    problem_column: usize,
+    context: *const c_char,
+    context_index: usize,
+    context_line: usize,
+    context_column: usize,
+}
+
+unsafe extern "C" {
+    fn cairn_yaml_new(input: *const u8, length: usize) -> *mut c_void;
+    fn cairn_yaml_free(parser: *mut c_void);
+    fn cairn_yaml_next(parser: *mut c_void, event: *mut RawEvent) -> c_int;
+    fn cairn_yaml_error(parser: *const c_void, error: *mut RawError);
+}
+
+// libyaml's enums (`yaml.h`).
+const STREAM_START: c_int = 1;
+const DOCUMENT_START: c_int = 3;
+const DOCUMENT_END: c_int = 4;
+const ALIAS: c_int = 5;
+const SCALAR: c_int = 6;
+const SEQUENCE_START: c_int = 7;
+const SEQUENCE_END: c_int = 8;
+const MAPPING_START: c_int = 9;
+const MAPPING_END: c_int = 10;
+const FLOW_COLLECTION_STYLE: c_int = 2;
+
 impl<'input> Parser<'input> {
     pub fn new(input: &'input str) -> Parser<'input> {
-        // Boxed: libyaml keeps a pointer to the parser in the parser itself.
-        let mut sys = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
-        let parser = sys.as_mut_ptr();
-        // SAFETY: `parser` points to memory that `yaml_parser_initialize` fills in; the
-        // input outlives the parser (the lifetime), and the parser never moves.
-        unsafe {
-            if sys::yaml_parser_initialize(parser).fail {
-                panic!("libyaml could not allocate its parser");
-            }
-            sys::yaml_parser_set_encoding(parser, sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(parser, input.as_ptr(), input.len() as u64);
-        }
+        // SAFETY: libyaml keeps a pointer to `input`, which outlives the parser (the
+        // lifetime); the parser is freed once, in `drop`.
+        let raw = unsafe { cairn_yaml_new(input.as_ptr(), input.len()) };
         Parser {
-            sys,
+            raw: NonNull::new(raw).expect("libyaml could not allocate its parser"),
             done: false,
             input: PhantomData,
         }
@@ -104,22 +141,26 @@ impl<'input> Parser<'input> {
         if self.done {
             return None;
         }
-        let parser = self.sys.as_mut_ptr();
-        let mut raw = MaybeUninit::<sys::yaml_event_t>::uninit();
-        // SAFETY: the parser was initialised in `new`; a successful parse fills in the
-        // event, which is converted into owned data and then freed exactly once.
+        let mut raw = std::mem::MaybeUninit::<RawEvent>::uninit();
+        // SAFETY: the parser is live; on success the C side fills in the whole event,
+        // whose strings stay valid until the next call, and they are copied out now.
         unsafe {
-            if sys::yaml_parser_parse(parser, raw.as_mut_ptr()).fail {
+            if cairn_yaml_next(self.raw.as_ptr(), raw.as_mut_ptr()) == 0 {
                 self.done = true;
-                return Some(Err(syntax_error(&*parser)));
+                let mut e = std::mem::MaybeUninit::<RawError>::uninit();
+                cairn_yaml_error(self.raw.as_ptr(), e.as_mut_ptr());
+                return Some(Err(syntax_error(&e.assume_init())));
             }
-            let raw = raw.as_mut_ptr();
-            let event = convert(&*raw);
-            let mark = mark((*raw).start_mark);
-            sys::yaml_event_delete(raw);
+            let raw = raw.assume_init();
+            let event = convert(&raw);
             if matches!(event, Event::StreamEnd) {
                 self.done = true;
             }
+            let mark = Mark {
+                index: raw.index,
+                line: raw.line,
+                column: raw.column,
+            };
             Some(Ok((event, mark)))
         }
     }
@@ -127,89 +168,86 @@ impl<'input> Parser<'input> {
 
 impl Drop for Parser<'_> {
     fn drop(&mut self) {
-        // SAFETY: initialised in `new`, deleted once.
-        unsafe { sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
-    }
-}
-
-fn mark(m: sys::yaml_mark_t) -> Mark {
-    Mark {
-        index: m.index as usize,
-        line: m.line as usize,
-        column: m.column as usize,
+        // SAFETY: allocated in `new`, freed once.
+        unsafe { cairn_yaml_free(self.raw.as_ptr()) }
     }
 }
 
 /// SAFETY: `p` is null or a NUL-terminated string owned by libyaml.
-unsafe fn c_string(p: *const u8) -> Option<String> {
+unsafe fn c_string(p: *const c_char) -> Option<String> {
     if p.is_null() {
         return None;
     }
     // SAFETY: as the function's contract says.
-    let s = unsafe { CStr::from_ptr(p.cast()) };
+    let s = unsafe { CStr::from_ptr(p) };
     Some(String::from_utf8_lossy(s.to_bytes()).into_owned())
 }
 
-/// SAFETY: `parser` has just failed to parse.
-unsafe fn syntax_error(parser: &sys::yaml_parser_t) -> SyntaxError {
-    // SAFETY: libyaml sets the problem (and maybe a context) as static C strings.
-    unsafe {
-        let problem = c_string(parser.problem.cast()).unwrap_or_else(|| "syntax error".into());
-        let context = c_string(parser.context.cast()).map(|c| (c, mark(parser.context_mark)));
-        SyntaxError {
-            problem,
-            problem_mark: mark(parser.problem_mark),
-            context,
-        }
+/// SAFETY: `e` was just filled in by `cairn_yaml_error`.
+unsafe fn syntax_error(e: &RawError) -> SyntaxError {
+    // SAFETY: libyaml's problem and context are static C strings or null.
+    let (problem, context) = unsafe { (c_string(e.problem), c_string(e.context)) };
+    SyntaxError {
+        problem: problem.unwrap_or_else(|| "syntax error".into()),
+        problem_mark: Mark {
+            index: e.problem_index,
+            line: e.problem_line,
+            column: e.problem_column,
+        },
+        context: context.map(|c| {
+            let mark = Mark {
+                index: e.context_index,
+                line: e.context_line,
+                column: e.context_column,
+            };
+            (c, mark)
+        }),
     }
 }
 
-/// SAFETY: `raw` is an event just produced by `yaml_parser_parse`.
-unsafe fn convert(raw: &sys::yaml_event_t) -> Event {
-    // SAFETY: each arm reads the union member that its event type defines.
+/// SAFETY: `raw` is an event just produced by `cairn_yaml_next`.
+unsafe fn convert(raw: &RawEvent) -> Event {
+    // SAFETY: the pointers are null or valid for the current event.
     unsafe {
-        match raw.type_ {
-            sys::YAML_STREAM_START_EVENT => Event::StreamStart,
-            sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
-            sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
-            sys::YAML_ALIAS_EVENT => {
-                Event::Alias(c_string(raw.data.alias.anchor).unwrap_or_default())
-            }
-            sys::YAML_SCALAR_EVENT => {
-                let s = raw.data.scalar;
-                let bytes = std::slice::from_raw_parts(s.value, s.length as usize);
+        let anchor = c_string(raw.anchor);
+        let tag = c_string(raw.tag);
+        match raw.kind {
+            STREAM_START => Event::StreamStart,
+            DOCUMENT_START => Event::DocumentStart,
+            DOCUMENT_END => Event::DocumentEnd,
+            ALIAS => Event::Alias(anchor.unwrap_or_default()),
+            SCALAR => {
+                let bytes = if raw.value.is_null() {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(raw.value.cast::<u8>(), raw.length)
+                };
                 Event::Scalar {
                     value: String::from_utf8_lossy(bytes).into_owned(),
-                    anchor: c_string(s.anchor),
-                    tag: c_string(s.tag),
-                    implicit: s.plain_implicit,
-                    style: match s.style {
-                        sys::YAML_SINGLE_QUOTED_SCALAR_STYLE => Style::SingleQuoted,
-                        sys::YAML_DOUBLE_QUOTED_SCALAR_STYLE => Style::DoubleQuoted,
-                        sys::YAML_LITERAL_SCALAR_STYLE => Style::Literal,
-                        sys::YAML_FOLDED_SCALAR_STYLE => Style::Folded,
+                    anchor,
+                    tag,
+                    implicit: raw.plain_implicit != 0,
+                    style: match raw.style {
+                        2 => Style::SingleQuoted,
+                        3 => Style::DoubleQuoted,
+                        4 => Style::Literal,
+                        5 => Style::Folded,
                         _ => Style::Plain,
                     },
                 }
             }
-            sys::YAML_SEQUENCE_START_EVENT => {
-                let s = raw.data.sequence_start;
-                Event::SequenceStart {
-                    anchor: c_string(s.anchor),
-                    tag: c_string(s.tag),
-                    flow: s.style == sys::YAML_FLOW_SEQUENCE_STYLE,
-                }
-            }
-            sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
-            sys::YAML_MAPPING_START_EVENT => {
-                let m = raw.data.mapping_start;
-                Event::MappingStart {
-                    anchor: c_string(m.anchor),
-                    tag: c_string(m.tag),
-                    flow: m.style == sys::YAML_FLOW_MAPPING_STYLE,
-                }
-            }
-            sys::YAML_MAPPING_END_EVENT => Event::MappingEnd,
+            SEQUENCE_START => Event::SequenceStart {
+                anchor,
+                tag,
+                flow: raw.style == FLOW_COLLECTION_STYLE,
+            },
+            SEQUENCE_END => Event::SequenceEnd,
+            MAPPING_START => Event::MappingStart {
+                anchor,
+                tag,
+                flow: raw.style == FLOW_COLLECTION_STYLE,
+            },
+            MAPPING_END => Event::MappingEnd,
             _ => Event::StreamEnd,
         }
     }

@@ -17,13 +17,24 @@ pub fn to_json(node: &Node) -> Json {
             Resolved::Bool(b) => Json::Bool(*b),
             Resolved::Int(i) => json!({ "int": i }),
             Resolved::Float(f) => json!({ "float": pynum::float_repr(*f) }),
+            Resolved::Timestamp { date_only } => {
+                json!({ "timestamp": if *date_only { "date" } else { "datetime" } })
+            }
             Resolved::Str => Json::String(s.text.clone()),
         },
         Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
         Value::Map(entries) => {
             let pairs = entries
                 .iter()
-                .map(|e| json!([to_json(&e.key), to_json(&e.value)]))
+                .map(|e| {
+                    let key = match &e.key.value {
+                        Value::Seq(items) => {
+                            json!({ "tuple": Json::Array(items.iter().map(to_json).collect()) })
+                        }
+                        _ => to_json(&e.key),
+                    };
+                    json!([key, to_json(&e.value)])
+                })
                 .collect();
             json!({ "map": Json::Array(pairs) })
         }

@@ -47,12 +47,13 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scalar {
     pub text: String,
-    /// Written quoted or as a block scalar, so it is a string whatever its text.
+    /// Written quoted, as a block scalar or with a tag: its type is not read from its
+    /// text (so a quoted `"<<"` is not a merge key).
     pub quoted: bool,
     pub resolved: Resolved,
 }
 
-/// The type of a scalar under the YAML 1.2 core schema.
+/// The type of a scalar, as the reference's loader (ruamel, YAML 1.2) gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resolved {
     Null,
@@ -60,6 +61,10 @@ pub enum Resolved {
     /// A normalised decimal (`0x1F` is `"31"`); unbounded, like Python's `int`.
     Int(String),
     Float(f64),
+    /// A date (`2020-01-01`) or a date and time, which Python reads as such.
+    Timestamp {
+        date_only: bool,
+    },
     Str,
 }
 
@@ -130,6 +135,7 @@ impl Node {
                 Resolved::Bool(_) => "a boolean",
                 Resolved::Int(_) => "an integer",
                 Resolved::Float(_) => "a number",
+                Resolved::Timestamp { .. } => "a date",
                 Resolved::Str => "a string",
             },
         }
@@ -147,6 +153,35 @@ pub fn data_as_json(src: &str) -> Result<serde_json::Value, String> {
             .next()
             .map_or_else(String::new, |d| d.message)),
     }
+}
+
+/// The first mapping key that is not a scalar (a list, which the YAML reader accepts as
+/// Python does), as an error: no key in a project file can be one.
+pub fn complex_key(root: &Node) -> Option<Diagnostic> {
+    let mut todo = vec![root];
+    while let Some(node) = todo.pop() {
+        match &node.value {
+            Value::Scalar(_) => {}
+            Value::Seq(items) => todo.extend(items.iter().rev()),
+            Value::Map(entries) => {
+                if let Some(e) = entries.iter().find(|e| e.key.as_scalar().is_none()) {
+                    let at = e.key.location;
+                    return Some(Diagnostic::at(
+                        format!(
+                            "a mapping key in project.yaml must be a name, not {} \
+                             (line {}, column {})",
+                            e.key.describe(),
+                            at.line,
+                            at.column
+                        ),
+                        at,
+                    ));
+                }
+                todo.extend(entries.iter().rev().map(|e| &e.value));
+            }
+        }
+    }
+    None
 }
 
 /// Parses one YAML document. `Ok(None)` when the stream holds no document at all.

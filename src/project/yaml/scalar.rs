@@ -2,7 +2,7 @@
 //! (`yes` and `on` stay strings), the core tags, and key identity for duplicate checks.
 
 use super::events::Style;
-use super::{Resolved, Scalar};
+use super::{Node, Resolved, Scalar, Value};
 use crate::project::pynum;
 
 /// The core schema's tag prefix (`!!`).
@@ -17,9 +17,9 @@ pub fn resolve(
     tag: Option<&str>,
     implicit: bool,
 ) -> Result<Scalar, String> {
-    let quoted = style != Style::Plain;
+    let quoted = style != Style::Plain || !implicit;
     let resolved = match tag.map(Tagged::of) {
-        None | Some(Tagged::NonSpecific) if implicit => plain(&text),
+        None | Some(Tagged::NonSpecific) if implicit => plain(&text)?,
         None | Some(Tagged::NonSpecific) => Resolved::Str,
         Some(Tagged::Core(suffix)) => tagged(&text, &suffix)?,
         Some(Tagged::Other(name)) => {
@@ -55,50 +55,55 @@ impl Tagged {
     }
 }
 
-/// The core schema's implicit resolution of a plain scalar.
-fn plain(text: &str) -> Resolved {
-    // Only these first characters can start a null, bool, int or float.
-    let may_be_special = text.bytes().next().is_none_or(|b| {
-        matches!(
-            b,
-            b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
-        )
-    });
-    if !may_be_special {
-        return Resolved::Str;
+/// How the reference's loader (ruamel, YAML 1.2) types a plain scalar: its resolver's
+/// patterns, tried in its order for the scalar's first character, then its
+/// constructors, which can still refuse the text (`0x_`, `2020-02-30`).
+fn plain(text: &str) -> Result<Resolved, String> {
+    let first = text.chars().next();
+    match first {
+        None => return Ok(Resolved::Null),
+        Some('t' | 'T' | 'f' | 'F') => {
+            return Ok(match text {
+                "true" | "True" | "TRUE" => Resolved::Bool(true),
+                "false" | "False" | "FALSE" => Resolved::Bool(false),
+                _ => Resolved::Str,
+            });
+        }
+        Some('~' | 'n' | 'N') => {
+            return Ok(match text {
+                "~" | "null" | "Null" | "NULL" => Resolved::Null,
+                _ => Resolved::Str,
+            });
+        }
+        Some('-' | '+' | '.' | '0'..='9') => {}
+        _ => return Ok(Resolved::Str),
     }
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
-        "true" | "True" | "TRUE" => return Resolved::Bool(true),
-        "false" | "False" | "FALSE" => return Resolved::Bool(false),
-        ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
-        _ => {}
+    if is_float(text) {
+        return construct_float(text).map(Resolved::Float);
     }
-    if let Some(int) = int(text) {
-        return Resolved::Int(int);
+    if is_int(text) {
+        return construct_int(text).map(Resolved::Int);
     }
-    match float(text) {
-        Some(f) => Resolved::Float(f),
-        None => Resolved::Str,
+    if is_timestamp(text) {
+        return construct_timestamp(text);
     }
+    Ok(Resolved::Str)
 }
 
-/// A scalar with an explicit core tag (`!!str 3`, `!!int "3"`).
+/// A scalar with an explicit core tag (`!!str 3`, `!!int "3"`), through the
+/// reference's constructor for that tag.
 fn tagged(text: &str, suffix: &str) -> Result<Resolved, String> {
-    let bad = || format!("the value {text:?} is not valid for the tag '!!{suffix}'");
     Ok(match suffix {
         "str" => Resolved::Str,
         "null" => Resolved::Null,
-        "bool" => match plain(text) {
-            b @ Resolved::Bool(_) => b,
-            _ => return Err(bad()),
+        "bool" => match text.to_lowercase().as_str() {
+            "yes" | "y" | "true" | "on" => Resolved::Bool(true),
+            "no" | "n" | "false" | "off" => Resolved::Bool(false),
+            _ => return Err(bad_value(text, suffix)),
         },
-        "int" => Resolved::Int(int(text).ok_or_else(bad)?),
-        "float" => match plain(text) {
-            Resolved::Float(f) => Resolved::Float(f),
-            Resolved::Int(i) => Resolved::Float(pynum::py_float(&i).ok_or_else(bad)?),
-            _ => return Err(bad()),
-        },
+        "int" => Resolved::Int(construct_int(text)?),
+        "float" => Resolved::Float(construct_float(text)?),
+        "timestamp" => construct_timestamp(text)?,
         _ => {
             return Err(format!(
                 "the tag '!!{suffix}' is not supported in project.yaml"
@@ -107,54 +112,244 @@ fn tagged(text: &str, suffix: &str) -> Result<Resolved, String> {
     })
 }
 
-/// Core-schema integers: decimal, `0o` octal, `0x` hexadecimal.
-fn int(text: &str) -> Option<String> {
-    if let Some(hex) = text.strip_prefix("0x") {
-        return (!hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()))
-            .then(|| pynum::radix_to_decimal(false, hex, 16));
-    }
-    if let Some(oct) = text.strip_prefix("0o") {
-        return (!oct.is_empty() && oct.chars().all(|c| ('0'..='7').contains(&c)))
-            .then(|| pynum::radix_to_decimal(false, oct, 8));
-    }
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| pynum::normalise_decimal(negative, digits))
+fn bad_value(text: &str, suffix: &str) -> String {
+    format!("the value {text:?} is not valid for the tag '!!{suffix}'")
 }
 
-/// Core-schema floats: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?` and the
-/// infinities (NaN is handled with the other fixed words).
-fn float(text: &str) -> Option<f64> {
-    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if matches!(unsigned, ".inf" | ".Inf" | ".INF") {
-        return Some(if text.starts_with('-') {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
+fn digits_of(s: &str, radix: u32) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_digit(radix))
+}
+
+/// `[-+]?`, then the rest.
+fn unsigned(text: &str) -> &str {
+    text.strip_prefix(['-', '+']).unwrap_or(text)
+}
+
+/// The resolver's integer pattern: `[-+]?` then `0b[01_]+`, `0o?[0-7_]+`, `[0-9_]+` or
+/// `0x[0-9a-fA-F_]+`.
+fn is_int(text: &str) -> bool {
+    let u = unsigned(text);
+    let all =
+        |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c == '_' || c.is_digit(radix));
+    if let Some(rest) = u.strip_prefix("0b") {
+        return all(rest, 2);
+    }
+    if let Some(rest) = u.strip_prefix("0x") {
+        return all(rest, 16);
+    }
+    if let Some(rest) = u.strip_prefix("0o") {
+        return all(rest, 8);
+    }
+    all(u, 10)
+}
+
+/// The resolver's float pattern: `[0-9][0-9_]*\.[0-9_]*([eE][-+]?[0-9]+)?`,
+/// `[0-9][0-9_]*[eE][-+]?[0-9]+`, `\.[0-9_]+([eE][-+][0-9]+)?` (each signed or not),
+/// `[-+]?\.(inf|Inf|INF)` and `\.(nan|NaN|NAN)`.
+fn is_float(text: &str) -> bool {
+    if matches!(text, ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    let u = unsigned(text);
+    if matches!(u, ".inf" | ".Inf" | ".INF") {
+        return true;
+    }
+    let body = |s: &str| s.chars().all(|c| c == '_' || c.is_ascii_digit());
+    let (mantissa, exponent) = match u.find(['e', 'E']) {
+        Some(i) => (&u[..i], Some(&u[i + 1..])),
+        None => (u, None),
+    };
+    let exponent_ok = |signed_required: bool| {
+        exponent.is_none_or(|e| {
+            let digits = e.strip_prefix(['-', '+']);
+            if signed_required && digits.is_none() {
+                return false;
+            }
+            digits_of(digits.unwrap_or(e), 10)
+        })
+    };
+    match mantissa.split_once('.') {
+        Some(("", frac)) => !frac.is_empty() && body(frac) && exponent_ok(true),
+        Some((int, frac)) => {
+            int.starts_with(|c: char| c.is_ascii_digit())
+                && body(int)
+                && body(frac)
+                && exponent_ok(false)
+        }
+        None => {
+            exponent.is_some()
+                && mantissa.starts_with(|c: char| c.is_ascii_digit())
+                && body(mantissa)
+                && exponent_ok(false)
+        }
+    }
+}
+
+/// ruamel's `construct_yaml_int`: underscores dropped, a sign, then `0b`, `0x`, `0o` or
+/// Python's `int()`.
+fn construct_int(text: &str) -> Result<String, String> {
+    let bad = || bad_value(text, "int");
+    let s = text.replace('_', "");
+    let negative = s.starts_with('-');
+    let u = s.strip_prefix(['-', '+']).unwrap_or(&s);
+    if s.is_empty() {
+        return Err(bad());
+    }
+    for (prefix, radix) in [("0b", 2), ("0x", 16), ("0o", 8)] {
+        if let Some(digits) = u.strip_prefix(prefix) {
+            return digits_of(digits, radix)
+                .then(|| pynum::radix_to_decimal(negative, digits, radix))
+                .ok_or_else(bad);
+        }
+    }
+    let int = pynum::py_int(u).ok_or_else(bad)?;
+    Ok(if negative && int != "0" {
+        format!("-{int}")
+    } else {
+        int
+    })
+}
+
+/// ruamel's `construct_yaml_float`: underscores dropped, `.inf` and `.nan` in any case,
+/// else Python's `float()`.
+fn construct_float(text: &str) -> Result<f64, String> {
+    let s = text.replace('_', "").to_lowercase();
+    let negative = s.starts_with('-');
+    let u = s.strip_prefix(['-', '+']).unwrap_or(&s);
+    let magnitude = match u {
+        ".inf" => f64::INFINITY,
+        ".nan" => return Ok(f64::NAN),
+        _ if s.is_empty() => return Err(bad_value(text, "float")),
+        _ => pynum::py_float(u).ok_or_else(|| bad_value(text, "float"))?,
+    };
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// The resolver's timestamp pattern: `YYYY-MM-DD`, or `YYYY-M-D` with a time
+/// (`[Tt]` or blanks, `H:MM:SS`, an optional fraction and zone).
+fn is_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    if b.len() == 10 && (0..4).all(digit) && b[4] == b'-' && digit(5) && digit(6) && b[7] == b'-' {
+        return digit(8) && digit(9);
+    }
+    parse_timestamp(text).is_some_and(|t| t.time.is_some())
+}
+
+/// The fields of ruamel's timestamp pattern.
+struct Timestamp {
+    year: u32,
+    month: u32,
+    day: u32,
+    /// Hour, minute, second, and the zone's offset in minutes.
+    time: Option<(u32, u32, u32, Option<i64>)>,
+}
+
+/// `min` to `max` ASCII digits at the start of `rest`, consumed.
+fn number(rest: &mut &str, min: usize, max: usize) -> Option<u32> {
+    let n = rest
+        .bytes()
+        .take(max)
+        .take_while(u8::is_ascii_digit)
+        .count();
+    if n < min {
+        return None;
+    }
+    let value = rest[..n].parse().ok()?;
+    *rest = &rest[n..];
+    Some(value)
+}
+
+fn parse_timestamp(text: &str) -> Option<Timestamp> {
+    let mut rest = text;
+    let year = number(&mut rest, 4, 4)?;
+    rest = rest.strip_prefix('-')?;
+    let month = number(&mut rest, 1, 2)?;
+    rest = rest.strip_prefix('-')?;
+    let day = number(&mut rest, 1, 2)?;
+    if rest.is_empty() {
+        return Some(Timestamp {
+            year,
+            month,
+            day,
+            time: None,
         });
     }
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
-        None => (unsigned, None),
+    rest = match rest.strip_prefix(['T', 't']) {
+        Some(r) => r,
+        None => {
+            let r = rest.trim_start_matches([' ', '\t']);
+            if r.len() == rest.len() {
+                return None;
+            }
+            r
+        }
     };
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = match mantissa.split_once('.') {
-        Some(("", frac)) => !frac.is_empty() && digits(frac),
-        Some((int, frac)) => digits(int) && digits(frac),
-        None => !mantissa.is_empty() && digits(mantissa),
-    };
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    if mantissa_ok && exponent_ok {
-        text.parse().ok()
-    } else {
-        None
+    let hour = number(&mut rest, 1, 2)?;
+    rest = rest.strip_prefix(':')?;
+    let minute = number(&mut rest, 2, 2)?;
+    rest = rest.strip_prefix(':')?;
+    let second = number(&mut rest, 2, 2)?;
+    if let Some(r) = rest.strip_prefix('.') {
+        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
     }
+    let zone_text = rest.trim_start_matches([' ', '\t']);
+    let zone = if zone_text.is_empty() {
+        if !rest.is_empty() {
+            return None;
+        }
+        None
+    } else if zone_text == "Z" {
+        Some(0)
+    } else {
+        let negative = zone_text.starts_with('-');
+        rest = zone_text.strip_prefix(['-', '+'])?;
+        let hours = number(&mut rest, 1, 2)?;
+        let minutes = match rest.strip_prefix(':') {
+            Some(r) => {
+                rest = r;
+                number(&mut rest, 2, 2)?
+            }
+            None => 0,
+        };
+        if !rest.is_empty() {
+            return None;
+        }
+        let offset = i64::from(hours) * 60 + i64::from(minutes);
+        Some(if negative { -offset } else { offset })
+    };
+    Some(Timestamp {
+        year,
+        month,
+        day,
+        time: Some((hour, minute, second, zone)),
+    })
+}
+
+/// ruamel's `construct_yaml_timestamp`: Python's `date` or `datetime`, whose ranges
+/// refuse `2020-02-30`, hour 24 or a zone a day away.
+fn construct_timestamp(text: &str) -> Result<Resolved, String> {
+    let bad = || bad_value(text, "timestamp");
+    let t = parse_timestamp(text).ok_or_else(bad)?;
+    let leap = t.year % 4 == 0 && (t.year % 100 != 0 || t.year % 400 == 0);
+    let days = match t.month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if t.year == 0 || t.day == 0 || t.day > days {
+        return Err(bad());
+    }
+    if let Some((hour, minute, second, zone)) = t.time
+        && (hour > 23 || minute > 59 || second > 59 || zone.is_some_and(|z| z.abs() >= 24 * 60))
+    {
+        return Err(bad());
+    }
+    Ok(Resolved::Timestamp {
+        date_only: t.time.is_none(),
+    })
 }
 
 /// Which mapping keys are "the same key" — Python's rules, since the reference builds a
@@ -163,14 +358,32 @@ fn float(text: &str) -> Option<f64> {
 pub enum KeyId {
     Str(String),
     Number(String),
+    Timestamp(String),
     Null,
+    /// A list used as a key: Python's tuple.
+    Tuple(Vec<KeyId>),
 }
 
 impl KeyId {
+    /// The identity of a key node: a scalar, or a list of scalars.
+    pub fn of_node(node: &Node) -> Option<KeyId> {
+        match &node.value {
+            Value::Scalar(s) => KeyId::of(s),
+            Value::Seq(items) => items
+                .iter()
+                .map(|i| KeyId::of(i.as_scalar()?))
+                .collect::<Option<Vec<_>>>()
+                .map(KeyId::Tuple),
+            Value::Map(_) => None,
+        }
+    }
+
     pub fn of(scalar: &Scalar) -> Option<KeyId> {
         Some(match &scalar.resolved {
             Resolved::Str => KeyId::Str(scalar.text.clone()),
             Resolved::Null => KeyId::Null,
+            // Python compares dates by value; their text is near enough for keys.
+            Resolved::Timestamp { .. } => KeyId::Timestamp(scalar.text.clone()),
             Resolved::Bool(b) => KeyId::Number(if *b { "1" } else { "0" }.into()),
             Resolved::Int(i) => KeyId::Number(i.clone()),
             Resolved::Float(f) if f.is_nan() => return None,
@@ -213,8 +426,19 @@ mod tests {
         check("0x1F", Int("31".into()));
         check("0o17", Int("15".into()));
         check("0o18", Str);
-        check("0b1", Str);
-        check("1_000", Str);
+        check("0b1", Int("1".into()));
+        check("1_000", Int("1000".into()));
+        check("0x_1f", Int("31".into()));
+        check("-0b1_1", Int("-3".into()));
+        check("017", Int("17".into()));
+        check("685.230_15e+03", Float(685230.15));
+        check("2020-01-01", Timestamp { date_only: true });
+        check("2020-1-1", Str);
+        check(
+            "2001-12-14t21:59:43.10-05:00",
+            Timestamp { date_only: false },
+        );
+        check("12:30", Str);
         check("3.0", Float(3.0));
         check("3.", Float(3.0));
         check(".5", Float(0.5));
@@ -226,6 +450,26 @@ mod tests {
         check("python:v2", Str);
         check(".", Str);
         check("e3", Str);
+    }
+
+    /// Texts the reference's resolver types but its constructor then refuses.
+    #[test]
+    fn refused_by_the_constructor() {
+        for text in [
+            "0x_",
+            "0b_",
+            "-_",
+            "._",
+            "2020-02-30",
+            "0000-01-01",
+            "2020-01-01 24:00:00",
+        ] {
+            assert!(
+                resolve(text.into(), Style::Plain, None, true).is_err(),
+                "{text:?}"
+            );
+        }
+        assert!(resolve("2020-02-29".into(), Style::Plain, None, true).is_ok());
     }
 
     #[test]

@@ -166,8 +166,45 @@ fn tags() {
 }
 
 #[test]
-fn complex_keys_are_rejected() {
-    one_error("? [a]\n: 1\n", &["unhashable key", "a list"]);
+fn list_keys_are_read_as_the_reference_reads_them() {
+    // Python makes a list key a tuple; a list holding a collection cannot be a key.
+    let r = root("? [a, b]\n: 1\n");
+    assert!(r.as_map().unwrap()[0].key.as_seq().is_some());
+    assert_eq!(errors("{[a]: 1, [a]: 2}").len(), 1);
+    one_error("? [a, [b]]\n: 1\n", &["unhashable key", "a list"]);
+    one_error("? {a: 1}\n: 1\n", &["unhashable key", "a mapping"]);
+    // No key in a project file can be a list.
+    let checked = crate::project::check_source("version: 5\n? [a]\n: 1\n");
+    assert!(
+        checked.errors[0]
+            .message
+            .contains("must be a name, not a list")
+    );
+}
+
+#[test]
+fn the_reference_parser_decides_what_is_valid() {
+    // A flow collection continued at its key's indentation (real studies do this).
+    let r = root("a:\n  needs: [b,\n  c]\n");
+    assert_eq!(
+        r.get("a")
+            .unwrap()
+            .get("needs")
+            .unwrap()
+            .as_seq()
+            .unwrap()
+            .len(),
+        2
+    );
+    // A `:` inside a plain scalar in a flow collection is an error there.
+    one_error(
+        "a: {run: python:v2 a.py}\n",
+        &["found unexpected ':'", "line 1"],
+    );
+    // A plain `<<` or `=` is only a key.
+    one_error("a: <<\n", &["'tag:yaml.org,2002:merge'"]);
+    one_error("a: [=]\n", &["'tag:yaml.org,2002:value'"]);
+    assert!(parse("=: 1\n").is_ok());
 }
 
 #[test]
