@@ -9,3 +9,4 @@ mod run;
 mod store_cmd;
 mod study;
 mod support;
+mod yaml_diff;

@@ -4,7 +4,8 @@ Reads one JSON string (a YAML document) per line on stdin and writes one JSON ob
 per line: {"ok": data} or {"error": message}, the data tagged as cairn's
 `yaml-json` command writes it (src/project/yaml/json.rs; a timestamp by its kind). A document the loader accepts
 although it has a duplicate key (ruamel skips the check in a mapping with a merge key)
-also gets "duplicate_key": true.
+also gets "duplicate_key": true; one whose data holds a set, binary data or `!!pairs`
+(which cairn refuses in project.yaml) gets "unsupported": [kinds].
 """
 
 import base64
@@ -32,7 +33,10 @@ class Recursive(Exception):
     pass
 
 
-def tagged(x, open_ids=()):
+UNSUPPORTED = set()
+
+
+def tagged(x, open_ids=(), key=False):
     if x is None or isinstance(x, (bool, str)):
         return x
     if isinstance(x, int):
@@ -44,16 +48,22 @@ def tagged(x, open_ids=()):
     if isinstance(x, datetime.date):
         return {"timestamp": "date"}
     if isinstance(x, bytes):
+        UNSUPPORTED.add("binary")
         return {"binary": base64.b64encode(x).decode()}
     if id(x) in open_ids:
         raise Recursive()
     inner = open_ids + (id(x),)
     if isinstance(x, dict):
-        return {"map": [[tagged(k, inner), tagged(v, inner)] for k, v in x.items()]}
+        return {"map": [[tagged(k, inner, True), tagged(v, inner)] for k, v in x.items()]}
     if isinstance(x, list):
         return [tagged(v, inner) for v in x]
     if isinstance(x, tuple):
+        if not key:  # only `!!pairs` makes a tuple that is not a key
+            UNSUPPORTED.add("pairs")
         return {"tuple": [tagged(v, inner) for v in x]}
+    if isinstance(x, (set, frozenset)):
+        UNSUPPORTED.add("set")
+        return {"set": sorted(json.dumps(tagged(v, inner)) for v in x)}
     return {"other": type(x).__name__}
 
 
@@ -88,9 +98,12 @@ def main():
     out = sys.stdout
     for line in sys.stdin:
         doc = json.loads(line)
+        UNSUPPORTED.clear()
         try:
             data = LOADER.load(doc)
             result = {"ok": tagged(data)}
+            if UNSUPPORTED:
+                result["unsupported"] = sorted(UNSUPPORTED)
             if has_duplicate_key(doc):
                 result["duplicate_key"] = True
         except Recursive:

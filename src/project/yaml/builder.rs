@@ -67,11 +67,25 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
             Event::Alias(name) => builder.alias(&name, at),
             Event::SequenceStart { anchor, tag, flow } => {
                 check_collection_tag(tag.as_deref(), "seq", at)
-                    .and_then(|()| builder.anchored(anchor, at))
-                    .and_then(|anchor| builder.open(Open::Seq(Vec::new()), anchor, flow, at))
+                    .and_then(|omap| builder.anchored(anchor, at).map(|a| (a, omap)))
+                    .and_then(|(anchor, omap)| {
+                        let open = if omap {
+                            Open::Omap(Vec::new())
+                        } else {
+                            Open::Seq(Vec::new())
+                        };
+                        builder.open(open, anchor, flow, at)
+                    })
             }
             Event::MappingStart { anchor, tag, flow } => {
                 check_collection_tag(tag.as_deref(), "map", at)
+                    .and_then(|omap| match omap {
+                        true => Err(error_at(
+                            "expected a sequence for the tag '!!omap', but found a mapping".into(),
+                            at,
+                        )),
+                        false => Ok(()),
+                    })
                     .and_then(|()| builder.anchored(anchor, at))
                     .and_then(|anchor| {
                         builder.open(Open::Map(MapFrame::default()), anchor, flow, at)
@@ -117,6 +131,8 @@ struct Frame {
 
 enum Open {
     Seq(Vec<Node>),
+    /// A `!!omap` sequence: single-entry mappings that become one ordered mapping.
+    Omap(Vec<Node>),
     Map(MapFrame),
 }
 
@@ -231,7 +247,7 @@ impl Builder {
     fn innermost_flow(&self) -> Option<(char, Location)> {
         let frame = self.stack.iter().rev().find(|f| f.flow)?;
         let bracket = match frame.open {
-            Open::Seq(_) => '[',
+            Open::Seq(_) | Open::Omap(_) => '[',
             Open::Map(_) => '{',
         };
         Some((bracket, frame.location))
@@ -241,6 +257,7 @@ impl Builder {
         let frame = self.stack.pop().expect("the parser balances collections");
         let value = match frame.open {
             Open::Seq(items) => Value::Seq(items),
+            Open::Omap(items) => Value::Map(omap(items)?),
             Open::Map(map) => Value::Map(merge::apply(map.entries, map.merges)?),
         };
         let node = Node {
@@ -252,6 +269,9 @@ impl Builder {
 
     fn alias(&mut self, name: &str, at: Mark) -> Result<(), Diagnostic> {
         let Some((node, size)) = self.anchors.get(name) else {
+            if self.self_merge(name) {
+                return Ok(());
+            }
             let open = self.stack.iter().any(|f| f.anchor.as_deref() == Some(name));
             let message = if open {
                 format!(
@@ -266,6 +286,34 @@ impl Builder {
         let (node, size) = (node.clone(), *size);
         self.charge(size, location(at))?;
         self.complete(node, size, None)
+    }
+
+    /// A mapping that merges itself (`a: &a {<<: *a}`, or `<<: [*a]`): ruamel merges
+    /// the mapping's own entries into it, which changes nothing, and such a merge key
+    /// is not counted as one. The alias is dropped.
+    fn self_merge(&mut self, name: &str) -> bool {
+        let n = self.stack.len();
+        let is_target = |f: &Frame| f.anchor.as_deref() == Some(name);
+        let merge_pending = |f: &Frame| match &f.open {
+            Open::Map(map) => map
+                .key
+                .as_ref()
+                .and_then(Node::as_scalar)
+                .is_some_and(|k| !k.quoted && k.text == "<<"),
+            _ => false,
+        };
+        match self.stack.as_mut_slice() {
+            [.., top] if is_target(top) && merge_pending(top) => {
+                if let Open::Map(map) = &mut top.open {
+                    map.key = None;
+                }
+                true
+            }
+            [.., map, seq] if n >= 2 && is_target(map) && merge_pending(map) => {
+                matches!(seq.open, Open::Seq(_))
+            }
+            _ => false,
+        }
     }
 
     /// Counts nodes created by aliasing against the budget.
@@ -321,7 +369,7 @@ impl Builder {
             }
         }
         match &mut parent.open {
-            Open::Seq(items) => items.push(node),
+            Open::Seq(items) | Open::Omap(items) => items.push(node),
             Open::Map(map) => match map.key.take() {
                 None => {
                     // A list of scalars is a key (Python makes it a tuple); a mapping,
@@ -374,10 +422,44 @@ fn duplicate_key(key: &Node, first: Location) -> Diagnostic {
     )
 }
 
-fn check_collection_tag(tag: Option<&str>, expected: &str, at: Mark) -> Result<(), Diagnostic> {
+/// The entries of a `!!omap`, as ruamel builds its ordered dict: each item a mapping
+/// of one entry, no key twice.
+fn omap(items: Vec<Node>) -> Result<Vec<Entry>, Diagnostic> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for item in items {
+        let at = item.location;
+        let mut pairs = match item.value {
+            Value::Map(pairs) if pairs.len() == 1 => pairs,
+            _ => {
+                return Err(located(
+                    "each item of an '!!omap' must be a mapping of one entry".into(),
+                    at,
+                ));
+            }
+        };
+        let entry = pairs.remove(0);
+        let id = KeyId::of_node(&entry.key);
+        if let Some(first) = entries
+            .iter()
+            .find(|e| id.is_some() && KeyId::of_node(&e.key) == id)
+        {
+            return Err(duplicate_key(&entry.key, first.key.location));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Checks a collection's tag; `Ok(true)` for `!!omap`.
+fn check_collection_tag(tag: Option<&str>, expected: &str, at: Mark) -> Result<bool, Diagnostic> {
     match tag.map(Tagged::of) {
-        None | Some(Tagged::NonSpecific) => Ok(()),
-        Some(Tagged::Core(suffix)) if suffix == expected => Ok(()),
+        None | Some(Tagged::NonSpecific) => Ok(false),
+        Some(Tagged::Core(suffix)) if suffix == expected => Ok(false),
+        Some(Tagged::Core(suffix)) if suffix == "omap" => Ok(true),
+        Some(Tagged::Core(name)) if matches!(name.as_str(), "set" | "pairs") => Err(error_at(
+            format!("the tag '!!{name}' is not supported in project.yaml"),
+            at,
+        )),
         Some(Tagged::Core(name)) => Err(error_at(
             format!("the tag '!!{name}' cannot be used on a collection here"),
             at,

@@ -329,7 +329,12 @@ fn parse_timestamp(text: &str) -> Option<Timestamp> {
 /// ruamel's `construct_yaml_timestamp`: Python's `date` or `datetime`, whose ranges
 /// refuse `2020-02-30`, hour 24 or a zone a day away.
 fn construct_timestamp(text: &str) -> Result<Resolved, String> {
-    let bad = || bad_value(text, "timestamp");
+    let bad = || {
+        format!(
+            "{text:?} is not a valid date or time, which the reference's YAML loader \
+             reads it as; quote it to keep it as text"
+        )
+    };
     let t = parse_timestamp(text).ok_or_else(bad)?;
     let leap = t.year % 4 == 0 && (t.year % 100 != 0 || t.year % 400 == 0);
     let days = match t.month {
