@@ -14,8 +14,9 @@
 //! - action names are the keys' text as written, so `1:` and `"1":` clash.
 //!
 //! Choices where the reference is silent:
-//! - plain scalars follow the YAML 1.2 core schema (`yes` is a string); merge keys
-//!   (`<<`) work as in ruamel; non-core tags are errors;
+//! - YAML is read by the reference's own parser (libyaml) and typed as its loader types
+//!   it (YAML 1.2: `yes` is a string, `1_000` an integer); merge keys (`<<`) work as in
+//!   ruamel; non-core tags, `!!set`, `!!pairs`, `!!binary` and list keys are errors;
 //! - a rule that needs an action's `run` and `outputs` together (the extraction rules)
 //!   runs only when both are valid, and rules across actions (duplicate commands,
 //!   unique outputs, unknown needs, cycles) see only actions that are valid themselves;

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::events::{Event, Mark, Parser, SyntaxError};
+use super::events::{Event, Mark, Parser};
 use super::merge;
+use super::messages::{duplicate_key, error_at, located, location, syntax_error, unclosed};
 use super::scalar::{self, KeyId, Tagged};
 use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Value};
 use crate::project::{Diagnostic, Location};
@@ -410,18 +411,6 @@ impl Builder {
     }
 }
 
-fn duplicate_key(key: &Node, first: Location) -> Diagnostic {
-    Diagnostic::at(
-        format!(
-            "found duplicate key \"{}\" on line {} (first defined on line {})",
-            key.key_text(),
-            key.location.line,
-            first.line
-        ),
-        key.location,
-    )
-}
-
 /// The entries of a `!!omap`, as ruamel builds its ordered dict: each item a mapping
 /// of one entry, no key twice.
 fn omap(items: Vec<Node>) -> Result<Vec<Entry>, Diagnostic> {
@@ -468,80 +457,5 @@ fn check_collection_tag(tag: Option<&str>, expected: &str, at: Mark) -> Result<b
             format!("could not determine a constructor for the tag '{name}'"),
             at,
         )),
-    }
-}
-
-/// The file ended inside a `[...]` or `{...}`: point at the opening bracket.
-fn unclosed(e: &SyntaxError, (bracket, at): (char, Location)) -> Diagnostic {
-    let end = location(e.problem_mark);
-    let problem = match &e.context {
-        Some((context, _)) => format!("{context}, {}", e.problem),
-        None => e.problem.clone(),
-    };
-    Diagnostic::at(
-        format!(
-            "invalid YAML: the `{bracket}` on line {}, column {} is never closed \
-             ({problem} at line {}, column {}, the end of the file)",
-            at.line, at.column, end.line, end.column
-        ),
-        at,
-    )
-}
-
-/// libyaml's message, as the reference shows it: the problem and where, then the
-/// construct being read and where it began.
-fn syntax_error(src: &str, e: &SyntaxError, at_end: bool) -> Diagnostic {
-    let at = location(e.problem_mark);
-    let tab = src
-        .get(e.problem_mark.index..)
-        .is_some_and(|rest| rest.starts_with('\t'));
-    let hint = if tab {
-        "; indent with spaces, not tabs"
-    } else {
-        ""
-    };
-    // Most often an unclosed bracket or quote further up.
-    let end = if at_end {
-        ", at the end of the file"
-    } else {
-        ""
-    };
-    let context = match &e.context {
-        // "while scanning for the next token" at the problem itself says nothing more.
-        Some((_, mark)) if mark.index == e.problem_mark.index => String::new(),
-        Some((context, mark)) => {
-            let from = location(*mark);
-            format!(
-                ", {context} from line {}, column {}",
-                from.line, from.column
-            )
-        }
-        None => String::new(),
-    };
-    Diagnostic::at(
-        format!(
-            "invalid YAML: {}{hint} (line {}, column {}{end}{context})",
-            e.problem, at.line, at.column
-        ),
-        at,
-    )
-}
-
-fn error_at(message: String, at: Mark) -> Diagnostic {
-    located(message, location(at))
-}
-
-/// An error message that names its position, at that position.
-fn located(message: String, at: Location) -> Diagnostic {
-    Diagnostic::at(
-        format!("{message} (line {}, column {})", at.line, at.column),
-        at,
-    )
-}
-
-fn location(mark: Mark) -> Location {
-    Location {
-        line: mark.line + 1,
-        column: mark.column + 1,
     }
 }

@@ -2,17 +2,19 @@
 //! node knows where it is in the file, and every scalar keeps its text and whether it was
 //! quoted, so later rules can read `version: "3.0"` the way Python's `float()` would.
 //!
-//! The loader accepts what the reference's loader accepts and is safe on hostile input:
-//! duplicate keys
-//! at any level, several documents, unknown tags and non-scalar keys are errors; nesting
-//! depth and alias expansion are bounded (no billion laughs); it never recurses on the
-//! input's depth beyond [`MAX_DEPTH`].
+//! The loader accepts what the reference's loader (ruamel's, over libyaml) accepts, with
+//! the same data (`tests/it/yaml_diff.rs` checks it), and is safe on hostile input:
+//! duplicate keys at any level, several documents, unknown tags and mapping keys that
+//! Python cannot hash are errors; nesting depth and alias expansion are bounded (no
+//! billion laughs); it never recurses on the input's depth beyond [`MAX_DEPTH`].
 
 mod builder;
 mod events;
 mod json;
 mod merge;
+mod messages;
 mod scalar;
+mod timestamp;
 
 use super::{Diagnostic, Location};
 
