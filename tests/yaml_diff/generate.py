@@ -391,7 +391,9 @@ def m_explicit_keys(r, doc):
     if not idx:
         return doc
     i = r.choice(idx)
-    m = re.match(r"^(\s*)([^:]*):\s+(.*)$", ls[i])
+    m = re.match(r"^(\s*)([^:]*):\s+(.*)$", ls[i], re.S)
+    if not m:
+        return doc
     n = m.group(1)
     ls[i: i + 1] = [f"{n}? {m.group(2)}", f"{n}: {m.group(3)}"]
     return "\n".join(ls)
@@ -434,7 +436,11 @@ def main():
     for _ in range(args.cases):
         doc = r.choice(corpus)
         for _ in range(r.choice([1, 1, 2, 2, 3, 4])):
-            doc = r.choice(MUTATIONS)(r, doc)
+            mutation = r.choice(MUTATIONS)
+            try:
+                doc = mutation(r, doc)
+            except (AttributeError, IndexError, ValueError):
+                pass  # a text pattern that did not fit: the document stays as it was
         print(json.dumps(doc))
 
 

@@ -4,7 +4,7 @@ Reads one JSON string (a YAML document) per line on stdin and writes one JSON ob
 per line: {"ok": data} or {"error": message}, the data tagged as cairn's
 `yaml-json` command writes it (src/project/yaml/json.rs; a timestamp by its kind). A document the loader accepts
 although it has a duplicate key (ruamel skips the check in a mapping with a merge key)
-also gets "duplicate_key": true; one whose data holds a set, binary data or `!!pairs`
+also gets "duplicate_key": true; one that uses the tags `!!set`, `!!pairs` or `!!binary`
 (which cairn refuses in project.yaml) gets "unsupported": [kinds].
 """
 
@@ -33,10 +33,7 @@ class Recursive(Exception):
     pass
 
 
-UNSUPPORTED = set()
-
-
-def tagged(x, open_ids=(), key=False):
+def tagged(x, open_ids=()):
     if x is None or isinstance(x, (bool, str)):
         return x
     if isinstance(x, int):
@@ -48,35 +45,38 @@ def tagged(x, open_ids=(), key=False):
     if isinstance(x, datetime.date):
         return {"timestamp": "date"}
     if isinstance(x, bytes):
-        UNSUPPORTED.add("binary")
         return {"binary": base64.b64encode(x).decode()}
     if id(x) in open_ids:
         raise Recursive()
     inner = open_ids + (id(x),)
     if isinstance(x, dict):
-        return {"map": [[tagged(k, inner, True), tagged(v, inner)] for k, v in x.items()]}
+        return {"map": [[tagged(k, inner), tagged(v, inner)] for k, v in x.items()]}
     if isinstance(x, list):
         return [tagged(v, inner) for v in x]
     if isinstance(x, tuple):
-        if not key:  # only `!!pairs` makes a tuple that is not a key
-            UNSUPPORTED.add("pairs")
         return {"tuple": [tagged(v, inner) for v in x]}
     if isinstance(x, (set, frozenset)):
-        UNSUPPORTED.add("set")
         return {"set": sorted(json.dumps(tagged(v, inner)) for v in x)}
     return {"other": type(x).__name__}
 
 
-def has_duplicate_key(doc):
-    """A mapping with two equal keys (merge keys aside), by Python equality."""
+UNSUPPORTED_TAGS = {"tag:yaml.org,2002:" + t: t for t in ("set", "pairs", "binary")}
+
+
+def node_facts(doc):
+    """Whether a mapping has two equal keys (merge keys aside, by Python equality), and
+    which of the tags cairn refuses the document uses."""
     constructor = YAML(typ="safe", pure=False).constructor
     root = YAML(typ="safe", pure=False).compose(doc)
     seen, todo = set(), [root]
+    duplicate, tags = False, set()
     while todo:
         node = todo.pop()
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
+        if node.tag in UNSUPPORTED_TAGS:
+            tags.add(UNSUPPORTED_TAGS[node.tag])
         if isinstance(node, SequenceNode):
             todo.extend(node.value)
         elif isinstance(node, MappingNode):
@@ -89,22 +89,22 @@ def has_duplicate_key(doc):
                     except Exception:
                         continue
                     if any(key == other for other in keys):
-                        return True
+                        duplicate = True
                     keys.append(key)
-    return False
+    return duplicate, tags
 
 
 def main():
     out = sys.stdout
     for line in sys.stdin:
         doc = json.loads(line)
-        UNSUPPORTED.clear()
         try:
             data = LOADER.load(doc)
             result = {"ok": tagged(data)}
-            if UNSUPPORTED:
-                result["unsupported"] = sorted(UNSUPPORTED)
-            if has_duplicate_key(doc):
+            duplicate, tags = node_facts(doc)
+            if tags:
+                result["unsupported"] = sorted(tags)
+            if duplicate:
                 result["duplicate_key"] = True
         except Recursive:
             result = {"error": "recursive", "recursive": True}
