@@ -123,10 +123,18 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// cairn's own plumbing, for its tests
+    #[command(hide = true)]
+    Internal {
+        #[command(subcommand)]
+        command: InternalCommand,
+    },
     /// Inspect and maintain the store
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+        #[command(flatten)]
+        project: ProjectArgs,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -207,4 +215,10 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     }
     crate::exec::engine::parse_size(s)
         .ok_or_else(|| format!("{s:?} is not a size (e.g. 500M, 20G, or a number of bytes)"))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InternalCommand {
+    /// Installs the tracer into DIR and prints its path
+    TraceInstall { dir: PathBuf },
 }

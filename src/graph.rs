@@ -56,7 +56,7 @@ pub fn run(
         }
     };
     let states: HashMap<String, NodeState> =
-        crate::session::Session::open_quiet(project_dir, store, executor)
+        crate::session::Session::open_read_only(project_dir, store.store.as_deref(), executor)
             .and_then(|session| crate::status::evaluate(&session))
             .map(|evaluated| evaluated.into_iter().map(|e| (e.name, e.state)).collect())
             .unwrap_or_default();

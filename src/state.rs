@@ -25,16 +25,21 @@ pub struct ProjectState {
     loaded: Vec<u8>,
 }
 
-/// The realised derivation of an action whose outputs are in the project.
+/// The realisation whose outputs an action has in the project.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ActionState {
     pub derivation: Digest,
+    /// The realisation's key (derivation and observation set).
+    #[serde(default)]
+    pub key: Option<Digest>,
     /// The digest of that realisation's output manifest.
     #[serde(default)]
     pub manifest: Option<Digest>,
-    /// Store object holding the source listing the derivation was built from
-    /// (for `cairn explain`).
-    pub sources_listing: Option<Digest>,
+    /// The paths the action looked at, so a later run can value them
+    /// against the sources and prove the realisation current without
+    /// reading the store.
+    #[serde(default)]
+    pub observed: Option<cairn_store::PathSet>,
 }
 
 /// A materialised output file.

@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`.
 
 mod bench_docker;
+mod bench_restore;
 mod bench_run;
 mod bench_store;
 
@@ -21,7 +22,8 @@ fn main() -> Result<()> {
             Some("run") => bench_run::run(&args[2..]),
             Some("docker") => bench_docker::run(&args[2..]),
             Some("store") => bench_store::run(&args[2..]),
-            _ => bail!("usage: cargo xtask bench <run|store|docker>"),
+            Some("restore") => bench_restore::run(&args[2..]),
+            _ => bail!("usage: cargo xtask bench <run|store|docker|restore>"),
         },
         _ => {
             eprintln!("usage: cargo xtask <ci|conformance|bench>");

@@ -1,0 +1,207 @@
+//! The few C library functions and kernel constants the supervisor needs.
+//! It is linked statically against the C library, so these are plain
+//! `extern "C"` declarations; no crate stands between it and the kernel.
+
+use std::ffi::{c_char, c_int, c_long, c_ulong, c_void};
+
+unsafe extern "C" {
+    pub fn fork() -> c_int;
+    pub fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
+    pub fn ptrace(request: c_int, ...) -> c_long;
+    pub fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
+    pub fn kill(pid: c_int, sig: c_int) -> c_int;
+    pub fn raise(sig: c_int) -> c_int;
+    pub fn prctl(option: c_int, ...) -> c_int;
+    pub fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+    pub fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
+    pub fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
+    pub fn close(fd: c_int) -> c_int;
+    pub fn _exit(status: c_int) -> !;
+    pub fn getpid() -> c_int;
+    pub fn readlink(path: *const c_char, buf: *mut c_char, size: usize) -> isize;
+    pub fn realpath(path: *const c_char, resolved: *mut c_char) -> *mut c_char;
+    pub fn process_vm_readv(
+        pid: c_int,
+        local: *const IoVec,
+        liovcnt: c_ulong,
+        remote: *const IoVec,
+        riovcnt: c_ulong,
+        flags: c_ulong,
+    ) -> isize;
+    pub fn signal(sig: c_int, handler: usize) -> usize;
+}
+
+#[repr(C)]
+pub struct IoVec {
+    pub base: *mut c_void,
+    pub len: usize,
+}
+
+pub const SIGHUP: c_int = 1;
+pub const SIGINT: c_int = 2;
+pub const SIGKILL: c_int = 9;
+pub const SIGPIPE: c_int = 13;
+pub const SIGTERM: c_int = 15;
+pub const SIGSTOP: c_int = 19;
+pub const SIGTRAP: c_int = 5;
+pub const SIG_DFL: usize = 0;
+
+pub const ENOENT: i64 = 2;
+pub const EINTR: i32 = 4;
+pub const ENOTDIR: i64 = 20;
+/// The kernel's "restart this system call" results, never seen by a program.
+pub const ERESTART_FIRST: i64 = 512;
+pub const ERESTART_LAST: i64 = 516;
+
+pub const O_WRONLY: u64 = 0o1;
+pub const O_RDWR: u64 = 0o2;
+pub const O_ACCMODE: u64 = 0o3;
+pub const O_CREAT: u64 = 0o100;
+pub const O_TRUNC: u64 = 0o1000;
+#[cfg(target_arch = "x86_64")]
+pub const O_DIRECTORY: u64 = 0o200000;
+#[cfg(target_arch = "aarch64")]
+pub const O_DIRECTORY: u64 = 0o40000;
+pub const O_PATH: u64 = 0o10000000;
+pub const O_CLOEXEC: c_int = 0o2000000;
+
+pub const AT_FDCWD: i64 = -100;
+pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+pub const AT_EMPTY_PATH: u64 = 0x1000;
+
+pub const PR_SET_NO_NEW_PRIVS: c_int = 38;
+pub const PR_SET_SECCOMP: c_int = 22;
+pub const SECCOMP_MODE_FILTER: c_ulong = 2;
+
+pub const PTRACE_TRACEME: c_int = 0;
+pub const PTRACE_PEEKDATA: c_int = 2;
+pub const PTRACE_CONT: c_int = 7;
+pub const PTRACE_DETACH: c_int = 17;
+pub const PTRACE_SYSCALL: c_int = 24;
+pub const PTRACE_SETOPTIONS: c_int = 0x4200;
+pub const PTRACE_GETEVENTMSG: c_int = 0x4201;
+pub const PTRACE_GETSIGINFO: c_int = 0x4202;
+#[cfg(target_arch = "aarch64")]
+pub const PTRACE_GETREGSET: c_int = 0x4204;
+#[cfg(target_arch = "x86_64")]
+pub const PTRACE_GETREGS: c_int = 12;
+
+pub const PTRACE_O_TRACESYSGOOD: c_ulong = 0x1;
+pub const PTRACE_O_TRACEFORK: c_ulong = 0x2;
+pub const PTRACE_O_TRACEVFORK: c_ulong = 0x4;
+pub const PTRACE_O_TRACECLONE: c_ulong = 0x8;
+pub const PTRACE_O_TRACEEXEC: c_ulong = 0x10;
+pub const PTRACE_O_TRACESECCOMP: c_ulong = 0x80;
+pub const PTRACE_O_EXITKILL: c_ulong = 0x100000;
+
+pub const PTRACE_EVENT_FORK: c_int = 1;
+pub const PTRACE_EVENT_VFORK: c_int = 2;
+pub const PTRACE_EVENT_CLONE: c_int = 3;
+pub const PTRACE_EVENT_EXEC: c_int = 4;
+pub const PTRACE_EVENT_SECCOMP: c_int = 7;
+
+pub const WALL: c_int = 0x40000000;
+
+/// The calling thread's last error number.
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// A system call's number, arguments and (at its exit) result.
+pub struct Regs {
+    pub nr: u64,
+    pub args: [u64; 6],
+    pub ret: i64,
+}
+
+/// Reads a stopped tracee's registers; `None` if it is gone.
+#[cfg(target_arch = "x86_64")]
+pub fn regs(pid: c_int) -> Option<Regs> {
+    // struct user_regs_struct: 27 words.
+    let mut r = [0u64; 27];
+    // SAFETY: the kernel writes exactly one user_regs_struct into `r`.
+    let rc = unsafe {
+        ptrace(
+            PTRACE_GETREGS,
+            pid,
+            std::ptr::null_mut::<c_void>(),
+            r.as_mut_ptr() as *mut c_void,
+        )
+    };
+    (rc == 0).then(|| Regs {
+        // orig_rax, then rdi, rsi, rdx, r10, r8, r9; rax holds the result.
+        nr: r[15],
+        args: [r[14], r[13], r[12], r[7], r[9], r[8]],
+        ret: r[10] as i64,
+    })
+}
+
+/// Reads a stopped tracee's registers; `None` if it is gone.
+#[cfg(target_arch = "aarch64")]
+pub fn regs(pid: c_int) -> Option<Regs> {
+    // struct user_pt_regs: x0..x30, sp, pc, pstate.
+    let mut r = [0u64; 34];
+    let mut iov = IoVec {
+        base: r.as_mut_ptr() as *mut c_void,
+        len: std::mem::size_of_val(&r),
+    };
+    const NT_PRSTATUS: usize = 1;
+    // SAFETY: the kernel writes at most `iov.len` bytes into `r`.
+    let rc = unsafe {
+        ptrace(
+            PTRACE_GETREGSET,
+            pid,
+            NT_PRSTATUS as *mut c_void,
+            &mut iov as *mut IoVec as *mut c_void,
+        )
+    };
+    // x8 holds the number at entry; x0 is the first argument at entry and
+    // the result at exit.
+    (rc == 0).then(|| Regs {
+        nr: r[8],
+        args: [r[0], r[1], r[2], r[3], r[4], r[5]],
+        ret: r[0] as i64,
+    })
+}
+
+/// Restarts a stopped tracee with `request`, delivering `sig` (0 for none).
+pub fn resume(request: c_int, pid: c_int, sig: c_int) {
+    // SAFETY: no memory is passed; a vanished tracee only makes it fail.
+    unsafe {
+        ptrace(
+            request,
+            pid,
+            std::ptr::null_mut::<c_void>(),
+            sig as usize as *mut c_void,
+        );
+    }
+}
+
+/// PTRACE_GETEVENTMSG: the new child's pid, or the former thread id at exec.
+pub fn event_msg(pid: c_int) -> c_ulong {
+    let mut msg: c_ulong = 0;
+    // SAFETY: the kernel writes one unsigned long into `msg`.
+    unsafe {
+        ptrace(
+            PTRACE_GETEVENTMSG,
+            pid,
+            std::ptr::null_mut::<c_void>(),
+            &mut msg as *mut c_ulong as *mut c_void,
+        );
+    }
+    msg
+}
+
+/// Whether a stop of a tracee is a signal-delivery stop (and not a group stop).
+pub fn is_signal_delivery(pid: c_int) -> bool {
+    let mut info = [0u8; 128];
+    // SAFETY: siginfo_t is 128 bytes.
+    unsafe {
+        ptrace(
+            PTRACE_GETSIGINFO,
+            pid,
+            std::ptr::null_mut::<c_void>(),
+            info.as_mut_ptr() as *mut c_void,
+        ) == 0
+    }
+}
