@@ -16,7 +16,7 @@
 //! Choices where the reference is silent:
 //! - YAML is read by the reference's own parser (libyaml) and typed as its loader types
 //!   it (YAML 1.2: `yes` is a string, `1_000` an integer); merge keys (`<<`) work as in
-//!   ruamel; non-core tags, `!!set`, `!!pairs`, `!!binary` and list keys are errors;
+//!   ruamel; tags other than the core ones are errors, and so are list keys;
 //! - a rule that needs an action's `run` and `outputs` together (the extraction rules)
 //!   runs only when both are valid, and rules across actions (duplicate commands,
 //!   unique outputs, unknown needs, cycles) see only actions that are valid themselves;

@@ -107,16 +107,7 @@ fn agreement(reference: &Value, cairn: &Value) -> Option<&'static str> {
         // mapping that has a merge key; cairn reports every duplicate key.
         (Some(_), None) => (reference["duplicate_key"] == true
             && cairn_error.contains("found duplicate key"))
-        .then_some("duplicate key (DESIGN §1)")
-        .or_else(|| {
-            // Sets, binary data and `!!pairs` have no place in a project file: cairn
-            // refuses their tags by name (ARCHITECTURE.md, Decisions).
-            let unsupported = reference["unsupported"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty());
-            (unsupported && cairn_error.contains("is not supported in project.yaml"))
-                .then_some("set, binary or pairs")
-        }),
+        .then_some("duplicate key (DESIGN §1)"),
         (None, Some(_)) => None,
         // ruamel builds a structure that contains itself (`&a [*a]`), which no JSON
         // (and no project file) can hold; cairn refuses it by name.
@@ -204,15 +195,6 @@ fn the_comparison_is_strict() {
     assert!(agreement(&dup, &err("found duplicate key \"a\" on line 2")).is_some());
     assert!(agreement(&dup, &err("invalid YAML")).is_none());
     assert!(agreement(&ok(1.into()), &err("found duplicate key \"a\"")).is_none());
-    let set = serde_json::json!({ "ok": 1, "unsupported": ["set"] });
-    assert!(
-        agreement(
-            &set,
-            &err("the tag '!!set' is not supported in project.yaml")
-        )
-        .is_some()
-    );
-    assert!(agreement(&set, &err("invalid YAML")).is_none());
     let recursive = serde_json::json!({ "error": "recursive", "recursive": true });
     assert!(agreement(&recursive, &err("refers to ... a recursive structure")).is_some());
     assert!(agreement(&recursive, &err("invalid YAML")).is_none());

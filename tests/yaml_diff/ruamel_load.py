@@ -4,11 +4,9 @@ Reads one JSON string (a YAML document) per line on stdin and writes one JSON ob
 per line: {"ok": data} or {"error": message}, the data tagged as cairn's
 `yaml-json` command writes it (src/project/yaml/json.rs; a timestamp by its kind). A document the loader accepts
 although it has a duplicate key (ruamel skips the check in a mapping with a merge key)
-also gets "duplicate_key": true; one that uses the tags `!!set`, `!!pairs` or `!!binary`
-(which cairn refuses in project.yaml) gets "unsupported": [kinds].
+also gets "duplicate_key": true.
 """
 
-import base64
 import datetime
 import json
 import sys
@@ -33,7 +31,12 @@ class Recursive(Exception):
     pass
 
 
-def tagged(x, open_ids=()):
+def compact(v):
+    """JSON text as serde_json writes it compactly."""
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def tagged(x, open_ids=(), key=False):
     if x is None or isinstance(x, (bool, str)):
         return x
     if isinstance(x, int):
@@ -45,38 +48,34 @@ def tagged(x, open_ids=()):
     if isinstance(x, datetime.date):
         return {"timestamp": "date"}
     if isinstance(x, bytes):
-        return {"binary": base64.b64encode(x).decode()}
+        return {"binary": x.hex()}
     if id(x) in open_ids:
         raise Recursive()
     inner = open_ids + (id(x),)
     if isinstance(x, dict):
-        return {"map": [[tagged(k, inner), tagged(v, inner)] for k, v in x.items()]}
+        return {"map": [[tagged(k, inner, True), tagged(v, inner)] for k, v in x.items()]}
     if isinstance(x, list):
         return [tagged(v, inner) for v in x]
     if isinstance(x, tuple):
-        return {"tuple": [tagged(v, inner) for v in x]}
+        # A list key becomes a tuple; elsewhere only `!!pairs` makes one.
+        items = [tagged(v, inner) for v in x]
+        return {"tuple": items} if key else items
     if isinstance(x, (set, frozenset)):
-        return {"set": sorted(json.dumps(tagged(v, inner)) for v in x)}
+        return {"set": sorted(compact(tagged(v, inner)) for v in x)}
     return {"other": type(x).__name__}
 
 
-UNSUPPORTED_TAGS = {"tag:yaml.org,2002:" + t: t for t in ("set", "pairs", "binary")}
-
-
-def node_facts(doc):
-    """Whether a mapping has two equal keys (merge keys aside, by Python equality), and
-    which of the tags cairn refuses the document uses."""
+def has_duplicate_key(doc):
+    """Whether a mapping has two equal keys (merge keys aside), by Python equality."""
     constructor = YAML(typ="safe", pure=False).constructor
     root = YAML(typ="safe", pure=False).compose(doc)
     seen, todo = set(), [root]
-    duplicate, tags = False, set()
+    duplicate = False
     while todo:
         node = todo.pop()
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
-        if node.tag in UNSUPPORTED_TAGS:
-            tags.add(UNSUPPORTED_TAGS[node.tag])
         if isinstance(node, SequenceNode):
             todo.extend(node.value)
         elif isinstance(node, MappingNode):
@@ -91,7 +90,7 @@ def node_facts(doc):
                     if any(key == other for other in keys):
                         duplicate = True
                     keys.append(key)
-    return duplicate, tags
+    return duplicate
 
 
 def main():
@@ -101,10 +100,7 @@ def main():
         try:
             data = LOADER.load(doc)
             result = {"ok": tagged(data)}
-            duplicate, tags = node_facts(doc)
-            if tags:
-                result["unsupported"] = sorted(tags)
-            if duplicate:
+            if has_duplicate_key(doc):
                 result["duplicate_key"] = True
         except Recursive:
             result = {"error": "recursive", "recursive": True}

@@ -66,32 +66,31 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
                 Err(message) => Err(error_at(message, at)),
             },
             Event::Alias(name) => builder.alias(&name, at),
-            Event::SequenceStart { anchor, tag, flow } => {
-                check_collection_tag(tag.as_deref(), "seq", at)
-                    .and_then(|omap| builder.anchored(anchor, at).map(|a| (a, omap)))
-                    .and_then(|(anchor, omap)| {
-                        let open = if omap {
-                            Open::Omap(Vec::new())
-                        } else {
-                            Open::Seq(Vec::new())
-                        };
-                        builder.open(open, anchor, flow, at)
-                    })
-            }
-            Event::MappingStart { anchor, tag, flow } => {
-                check_collection_tag(tag.as_deref(), "map", at)
-                    .and_then(|omap| match omap {
-                        true => Err(error_at(
-                            "expected a sequence for the tag '!!omap', but found a mapping".into(),
-                            at,
-                        )),
-                        false => Ok(()),
-                    })
-                    .and_then(|()| builder.anchored(anchor, at))
-                    .and_then(|anchor| {
-                        builder.open(Open::Map(MapFrame::default()), anchor, flow, at)
-                    })
-            }
+            Event::SequenceStart { anchor, tag, flow } => collection_tag(tag.as_deref(), "seq", at)
+                .and_then(|kind| match kind {
+                    Tag::Plain => Ok(Open::Seq(Vec::new())),
+                    Tag::Omap => Ok(Open::Omap(Vec::new())),
+                    Tag::Pairs => Ok(Open::Pairs(Vec::new())),
+                    Tag::Set => Err(error_at(
+                        "expected a mapping for the tag '!!set', but found a sequence".into(),
+                        at,
+                    )),
+                })
+                .and_then(|open| builder.anchored(anchor, at).map(|a| (open, a)))
+                .and_then(|(open, anchor)| builder.open(open, anchor, flow, at)),
+            Event::MappingStart { anchor, tag, flow } => collection_tag(tag.as_deref(), "map", at)
+                .and_then(|kind| match kind {
+                    Tag::Plain => Ok(Open::Map(MapFrame::default())),
+                    Tag::Set => Ok(Open::Set(MapFrame::default())),
+                    Tag::Omap | Tag::Pairs => Err(error_at(
+                        "expected a sequence for the tags '!!omap' and '!!pairs', but \
+                             found a mapping"
+                            .into(),
+                        at,
+                    )),
+                })
+                .and_then(|open| builder.anchored(anchor, at).map(|a| (open, a)))
+                .and_then(|(open, anchor)| builder.open(open, anchor, flow, at)),
             Event::SequenceEnd | Event::MappingEnd => builder.close(),
             Event::StreamStart | Event::DocumentEnd => Ok(()),
         };
@@ -134,6 +133,10 @@ enum Open {
     Seq(Vec<Node>),
     /// A `!!omap` sequence: single-entry mappings that become one ordered mapping.
     Omap(Vec<Node>),
+    /// A `!!pairs` sequence: single-entry mappings that become `[key, value]` lists.
+    Pairs(Vec<Node>),
+    /// A `!!set` mapping: Python keeps its keys.
+    Set(MapFrame),
     Map(MapFrame),
 }
 
@@ -248,8 +251,8 @@ impl Builder {
     fn innermost_flow(&self) -> Option<(char, Location)> {
         let frame = self.stack.iter().rev().find(|f| f.flow)?;
         let bracket = match frame.open {
-            Open::Seq(_) | Open::Omap(_) => '[',
-            Open::Map(_) => '{',
+            Open::Seq(_) | Open::Omap(_) | Open::Pairs(_) => '[',
+            Open::Map(_) | Open::Set(_) => '{',
         };
         Some((bracket, frame.location))
     }
@@ -259,7 +262,9 @@ impl Builder {
         let value = match frame.open {
             Open::Seq(items) => Value::Seq(items),
             Open::Omap(items) => Value::Map(omap(items)?),
+            Open::Pairs(items) => Value::Seq(pairs(items)?),
             Open::Map(map) => Value::Map(merge::apply(map.entries, map.merges)?),
+            Open::Set(map) => Value::Set(merge::apply(map.entries, map.merges)?),
         };
         let node = Node {
             value,
@@ -296,7 +301,7 @@ impl Builder {
         let n = self.stack.len();
         let is_target = |f: &Frame| f.anchor.as_deref() == Some(name);
         let merge_pending = |f: &Frame| match &f.open {
-            Open::Map(map) => map
+            Open::Map(map) | Open::Set(map) => map
                 .key
                 .as_ref()
                 .and_then(Node::as_scalar)
@@ -305,7 +310,7 @@ impl Builder {
         };
         match self.stack.as_mut_slice() {
             [.., top] if is_target(top) && merge_pending(top) => {
-                if let Open::Map(map) = &mut top.open {
+                if let Open::Map(map) | Open::Set(map) = &mut top.open {
                     map.key = None;
                 }
                 true
@@ -348,7 +353,7 @@ impl Builder {
             return Ok(());
         };
         parent.size += size;
-        let is_key = matches!(&parent.open, Open::Map(map) if map.key.is_none());
+        let is_key = matches!(&parent.open, Open::Map(map) | Open::Set(map) if map.key.is_none());
         if let (false, Value::Scalar(s)) = (is_key, &node.value) {
             // The reference's loader gives a plain `<<` or `=` a tag of its own, which
             // only a mapping key can have.
@@ -370,15 +375,15 @@ impl Builder {
             }
         }
         match &mut parent.open {
-            Open::Seq(items) | Open::Omap(items) => items.push(node),
-            Open::Map(map) => match map.key.take() {
+            Open::Seq(items) | Open::Omap(items) | Open::Pairs(items) => items.push(node),
+            Open::Map(map) | Open::Set(map) => match map.key.take() {
                 None => {
                     // A list of scalars is a key (Python makes it a tuple); a mapping,
                     // or a list holding a collection, cannot be hashed.
                     let hashable = match &node.value {
                         Value::Scalar(_) => true,
                         Value::Seq(items) => items.iter().all(|i| i.as_scalar().is_some()),
-                        Value::Map(_) => false,
+                        Value::Map(_) | Value::Set(_) => false,
                     };
                     if !hashable {
                         return Err(Diagnostic::at(
@@ -411,22 +416,24 @@ impl Builder {
     }
 }
 
-/// The entries of a `!!omap`, as ruamel builds its ordered dict: each item a mapping
-/// of one entry, no key twice.
+/// The single entry of each item of a `!!omap` or `!!pairs`, as ruamel requires.
+fn single_entries(items: Vec<Node>, tag: &str) -> Result<Vec<Entry>, Diagnostic> {
+    items
+        .into_iter()
+        .map(|item| match item.value {
+            Value::Map(mut pairs) if pairs.len() == 1 => Ok(pairs.remove(0)),
+            _ => Err(located(
+                format!("each item of a '!!{tag}' must be a mapping of one entry"),
+                item.location,
+            )),
+        })
+        .collect()
+}
+
+/// The entries of a `!!omap`, as ruamel builds its ordered dict: no key twice.
 fn omap(items: Vec<Node>) -> Result<Vec<Entry>, Diagnostic> {
     let mut entries: Vec<Entry> = Vec::new();
-    for item in items {
-        let at = item.location;
-        let mut pairs = match item.value {
-            Value::Map(pairs) if pairs.len() == 1 => pairs,
-            _ => {
-                return Err(located(
-                    "each item of an '!!omap' must be a mapping of one entry".into(),
-                    at,
-                ));
-            }
-        };
-        let entry = pairs.remove(0);
+    for entry in single_entries(items, "omap")? {
         let id = KeyId::of_node(&entry.key);
         if let Some(first) = entries
             .iter()
@@ -439,20 +446,39 @@ fn omap(items: Vec<Node>) -> Result<Vec<Entry>, Diagnostic> {
     Ok(entries)
 }
 
-/// Checks a collection's tag; `Ok(true)` for `!!omap`.
-fn check_collection_tag(tag: Option<&str>, expected: &str, at: Mark) -> Result<bool, Diagnostic> {
+/// The items of a `!!pairs`: Python's `(key, value)` tuples, as two-item lists.
+fn pairs(items: Vec<Node>) -> Result<Vec<Node>, Diagnostic> {
+    Ok(single_entries(items, "pairs")?
+        .into_iter()
+        .map(|e| Node {
+            location: e.key.location,
+            value: Value::Seq(vec![e.key, e.value]),
+        })
+        .collect())
+}
+
+/// The core tags a collection can carry besides its own kind.
+enum Tag {
+    Plain,
+    Omap,
+    Pairs,
+    Set,
+}
+
+/// Checks a collection's tag: its own kind, `!!omap`, `!!pairs` or `!!set`.
+fn collection_tag(tag: Option<&str>, expected: &str, at: Mark) -> Result<Tag, Diagnostic> {
     match tag.map(Tagged::of) {
-        None | Some(Tagged::NonSpecific) => Ok(false),
-        Some(Tagged::Core(suffix)) if suffix == expected => Ok(false),
-        Some(Tagged::Core(suffix)) if suffix == "omap" => Ok(true),
-        Some(Tagged::Core(name)) if matches!(name.as_str(), "set" | "pairs") => Err(error_at(
-            format!("the tag '!!{name}' is not supported in project.yaml"),
-            at,
-        )),
-        Some(Tagged::Core(name)) => Err(error_at(
-            format!("the tag '!!{name}' cannot be used on a collection here"),
-            at,
-        )),
+        None | Some(Tagged::NonSpecific) => Ok(Tag::Plain),
+        Some(Tagged::Core(suffix)) => match suffix.as_str() {
+            s if s == expected => Ok(Tag::Plain),
+            "omap" => Ok(Tag::Omap),
+            "pairs" => Ok(Tag::Pairs),
+            "set" => Ok(Tag::Set),
+            name => Err(error_at(
+                format!("the tag '!!{name}' cannot be used on a collection here"),
+                at,
+            )),
+        },
         Some(Tagged::Other(name)) => Err(error_at(
             format!("could not determine a constructor for the tag '{name}'"),
             at,

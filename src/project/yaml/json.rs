@@ -20,9 +20,19 @@ pub fn to_json(node: &Node) -> Json {
             Resolved::Timestamp { date_only } => {
                 json!({ "timestamp": if *date_only { "date" } else { "datetime" } })
             }
+            Resolved::Binary(hex) => json!({ "binary": hex }),
             Resolved::Str => Json::String(s.text.clone()),
         },
         Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Set(entries) => {
+            // Unordered in Python: members as compact JSON text, sorted.
+            let mut members: Vec<String> = entries
+                .iter()
+                .map(|e| to_json(&e.key).to_string())
+                .collect();
+            members.sort();
+            json!({ "set": members })
+        }
         Value::Map(entries) => {
             let pairs = entries
                 .iter()

@@ -16,12 +16,12 @@ pub fn apply(entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, Diagn
     let mut sources: Vec<Entry> = Vec::new();
     for value in merges {
         match value.value {
-            Value::Map(entries) => sources.extend(entries),
+            Value::Map(entries) | Value::Set(entries) => sources.extend(entries),
             Value::Seq(items) => {
                 let mut maps = Vec::new();
                 for item in items {
                     match item.value {
-                        Value::Map(entries) => maps.push(entries),
+                        Value::Map(entries) | Value::Set(entries) => maps.push(entries),
                         _ => {
                             return Err(Diagnostic::at(
                                 format!(

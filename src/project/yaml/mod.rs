@@ -35,8 +35,12 @@ pub struct Node {
 pub enum Value {
     Scalar(Scalar),
     Seq(Vec<Node>),
-    /// Entries in file order; keys are scalars and unique (merge keys already applied).
+    /// Entries in file order; keys are scalars (or lists of scalars) and unique, merge
+    /// keys already applied.
     Map(Vec<Entry>),
+    /// A `!!set`: a mapping whose keys are its members (its values matter only when it
+    /// is merged into a mapping).
+    Set(Vec<Entry>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +71,8 @@ pub enum Resolved {
     Timestamp {
         date_only: bool,
     },
+    /// `!!binary`: the decoded bytes, in hexadecimal.
+    Binary(String),
     Str,
 }
 
@@ -131,6 +137,7 @@ impl Node {
     pub fn describe(&self) -> &'static str {
         match &self.value {
             Value::Map(_) => "a mapping",
+            Value::Set(_) => "a set",
             Value::Seq(_) => "a list",
             Value::Scalar(s) => match s.resolved {
                 Resolved::Null => "empty (null)",
@@ -138,6 +145,7 @@ impl Node {
                 Resolved::Int(_) => "an integer",
                 Resolved::Float(_) => "a number",
                 Resolved::Timestamp { .. } => "a date",
+                Resolved::Binary(_) => "binary data",
                 Resolved::Str => "a string",
             },
         }
@@ -165,7 +173,7 @@ pub fn complex_key(root: &Node) -> Option<Diagnostic> {
         match &node.value {
             Value::Scalar(_) => {}
             Value::Seq(items) => todo.extend(items.iter().rev()),
-            Value::Map(entries) => {
+            Value::Map(entries) | Value::Set(entries) => {
                 if let Some(e) = entries.iter().find(|e| e.key.as_scalar().is_none()) {
                     let at = e.key.location;
                     return Some(Diagnostic::at(

@@ -105,9 +105,13 @@ fn tagged(text: &str, suffix: &str) -> Result<Resolved, String> {
         "int" => Resolved::Int(construct_int(text)?),
         "float" => Resolved::Float(construct_float(text)?),
         "timestamp" => construct_timestamp(text)?,
+        "binary" => Resolved::Binary(base64_decode(text)?),
+        "seq" | "map" | "set" | "omap" | "pairs" => {
+            return Err(format!("the tag '!!{suffix}' cannot be used on a scalar"));
+        }
         _ => {
             return Err(format!(
-                "the tag '!!{suffix}' is not supported in project.yaml"
+                "could not determine a constructor for the tag '!!{suffix}'"
             ));
         }
     })
@@ -226,6 +230,64 @@ fn construct_float(text: &str) -> Result<f64, String> {
     Ok(if negative { -magnitude } else { magnitude })
 }
 
+/// Python's `base64.decodebytes` (non-strict `binascii.a2b_base64`) of ASCII text, as
+/// lowercase hexadecimal: characters outside the alphabet are skipped, and a complete
+/// padding ends the data.
+fn base64_decode(text: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("failed to decode base64 data: {why}");
+    if !text.is_ascii() {
+        return Err("failed to convert base64 data into ascii".into());
+    }
+    let mut out = String::new();
+    let (mut quad, mut left, mut pads, mut data) = (0u32, 0u32, 0u32, 0usize);
+    for b in text.bytes() {
+        if b == b'=' {
+            if quad >= 2 {
+                pads += 1;
+                if quad + pads >= 4 {
+                    return Ok(out);
+                }
+            }
+            continue;
+        }
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
+        };
+        let v = u32::from(v);
+        data += 1;
+        pads = 0;
+        let byte = match quad {
+            0 => {
+                left = v;
+                None
+            }
+            1 => Some((left << 2) | (v >> 4)),
+            2 => Some(((left & 0x0f) << 4) | (v >> 2)),
+            _ => Some(((left & 0x03) << 6) | v),
+        };
+        if quad > 0 {
+            left = v;
+        }
+        if let Some(byte) = byte {
+            out.push_str(&format!("{:02x}", byte & 0xff));
+        }
+        quad = (quad + 1) % 4;
+    }
+    match quad {
+        0 => Ok(out),
+        1 => Err(bad(&format!(
+            "Invalid base64-encoded string: number of data characters ({data}) cannot be \
+             1 more than a multiple of 4"
+        ))),
+        _ => Err(bad("Incorrect padding")),
+    }
+}
+
 /// Which mapping keys are "the same key" — Python's rules, since the reference builds a
 /// `dict`: `1`, `1.0` and `true` collide; `1` and `"1"` do not; NaN never equals anything.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -233,6 +295,7 @@ pub enum KeyId {
     Str(String),
     Number(String),
     Timestamp(String),
+    Binary(String),
     Null,
     /// A list used as a key: Python's tuple.
     Tuple(Vec<KeyId>),
@@ -248,7 +311,7 @@ impl KeyId {
                 .map(|i| KeyId::of(i.as_scalar()?))
                 .collect::<Option<Vec<_>>>()
                 .map(KeyId::Tuple),
-            Value::Map(_) => None,
+            Value::Map(_) | Value::Set(_) => None,
         }
     }
 
@@ -258,6 +321,7 @@ impl KeyId {
             Resolved::Null => KeyId::Null,
             // Python compares dates by value; their text is near enough for keys.
             Resolved::Timestamp { .. } => KeyId::Timestamp(scalar.text.clone()),
+            Resolved::Binary(hex) => KeyId::Binary(hex.clone()),
             Resolved::Bool(b) => KeyId::Number(if *b { "1" } else { "0" }.into()),
             Resolved::Int(i) => KeyId::Number(i.clone()),
             Resolved::Float(f) if f.is_nan() => return None,

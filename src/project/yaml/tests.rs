@@ -161,7 +161,25 @@ fn tags() {
         &["could not determine a constructor for the tag '!foo'"],
     );
     one_error("a: !!int x\n", &["not valid for the tag '!!int'"]);
-    one_error("a: !!binary eA==\n", &["not supported"]);
+    // The reference's other core tags.
+    let r = root("a: !!binary aGk=\nb: !!set {x, y}\nc: !!omap [x: 1]\nd: !!pairs [x: 1, x: 2]\n");
+    assert_eq!(r.get("a").unwrap().describe(), "binary data");
+    assert_eq!(r.get("b").unwrap().describe(), "a set");
+    assert_eq!(
+        r.get("c")
+            .unwrap()
+            .get("x")
+            .unwrap()
+            .as_scalar()
+            .unwrap()
+            .text,
+        "1"
+    );
+    assert_eq!(r.get("d").unwrap().as_seq().unwrap().len(), 2);
+    one_error("a: !!binary eA=\n", &["Incorrect padding"]);
+    one_error("a: !!omap [x: 1, x: 2]\n", &["duplicate key \"x\""]);
+    one_error("a: !!regexp x\n", &["could not determine a constructor"]);
+    one_error("a: !!seq x\n", &["cannot be used on a scalar"]);
     one_error("a: !!map [1]\n", &["'!!map'"]);
 }
 
