@@ -13,3 +13,4 @@ mod study;
 mod support;
 mod trace;
 mod trust;
+mod yaml_diff;
