@@ -3,7 +3,7 @@
 //!   the target, to be embedded in cairn. It is compiled on its own, with `rustc`
 //!   directly: `crt-static` for the whole build would break proc-macro crates, and the
 //!   tracer needs no crate but `std`.
-//! - the vendored libyaml (`vendor/libyaml/`, the parser the reference's YAML loader is
+//! - the vendored libyaml (`src/project/yaml/libyaml/`, the parser the reference's YAML loader is
 //!   built on) and cairn's small C interface to its events.
 
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ fn main() {
 }
 
 fn build_libyaml() {
-    let dir = "vendor/libyaml";
+    let dir = "src/project/yaml/libyaml";
     let sources = [
         "api.c",
         "reader.c",

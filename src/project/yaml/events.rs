@@ -1,8 +1,8 @@
 //! libyaml's event parser behind a safe iterator of owned events. The reference reads
 //! `project.yaml` through ruamel's C loader, whose parser is the libyaml vendored in
-//! `vendor/libyaml/` (from `ruamel.yaml.clib`) and compiled by `build.rs`: parsing with
+//! `src/project/yaml/libyaml/` (from `ruamel.yaml.clib`) and compiled by `build.rs`: parsing with
 //! the same C code makes cairn accept exactly the documents the reference accepts, with
-//! the same structure. `vendor/libyaml/cairn_events.c` is the narrow C side.
+//! the same structure. `src/project/yaml/libyaml/cairn_events.c` is the narrow C side.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::PhantomData;
