@@ -240,7 +240,8 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
                 .iter()
                 .flat_map(|r| r.outputs.files.keys().map(String::as_str))
                 .collect();
-            crate::observe::reduce(&trace, req.sources, &inputs)
+            let covered = |p: &str| inputs.contains(p) || patterns.level_of(p).is_some();
+            crate::observe::reduce(&trace, req.sources, &covered)
         }
     };
     let realisation = Realisation {
