@@ -24,6 +24,7 @@ mod status;
 mod store_cmd;
 mod trace;
 mod ui;
+mod yaml_json;
 
 use std::process::ExitCode;
 
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { project, format } => check::run(&project.project_dir, format),
+        Command::YamlJson => yaml_json::run(),
         Command::Graph {
             project,
             store,

@@ -18,3 +18,4 @@ mod study;
 mod support;
 mod trace;
 mod trust;
+mod yaml_diff;

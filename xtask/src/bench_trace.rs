@@ -121,7 +121,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let readers = precision_study(&study, 50, 100, 3)?;
     git_init(&study)?;
     cairn_run(&study, &["--format", "json"])?;
-    let edited = 17;
+    // A shared file some action reads.
+    let edited = readers[0][0];
     std::fs::write(study.join(format!("shared/s{edited}.csv")), "edited\n")?;
     let out = Command::new(&cairn)
         .args(["run", "run_all", "--format", "json", "--project-dir"])
