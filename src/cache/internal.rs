@@ -20,7 +20,7 @@ use super::settings::Sharing;
 use crate::config::Config;
 
 #[derive(Subcommand, Debug)]
-pub enum InternalCommand {
+pub enum CacheCommand {
     /// Whether REL exists on the remote
     RemoteHead {
         rel: String,
@@ -81,7 +81,7 @@ pub struct RemoteArgs {
 
 /// Runs one internal command for the project in `project_dir`.
 pub fn run(
-    command: InternalCommand,
+    command: CacheCommand,
     project_dir: &Path,
     store_flag: Option<&Path>,
 ) -> Result<ExitCode> {
@@ -91,14 +91,14 @@ pub fn run(
         Store::open(&path).with_context(|| format!("opening the store {}", path.display()))
     };
     let out = match command {
-        InternalCommand::RemoteHead { rel, remote } => {
+        CacheCommand::RemoteHead { rel, remote } => {
             let r = connect(&config, project_dir, &remote)?;
             report(
                 r.and_then(|r| r.head(&rel))
                     .map(|found| json!({ "found": found })),
             )
         }
-        InternalCommand::RemoteGet { rel, max, remote } => {
+        CacheCommand::RemoteGet { rel, max, remote } => {
             let r = connect(&config, project_dir, &remote)?
                 .map(|r| max.map_or(r.clone(), |m| r.with_max_get(m)));
             report(r.and_then(|r| r.get(&rel)).map(|body| match body {
@@ -110,7 +110,7 @@ pub fn run(
                 }),
             }))
         }
-        InternalCommand::RemotePut { rel, file, remote } => {
+        CacheCommand::RemotePut { rel, file, remote } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let r = connect(&config, project_dir, &remote)?;
@@ -119,12 +119,12 @@ pub fn run(
                     .map(|()| json!({ "put": rel })),
             )
         }
-        InternalCommand::Ingest { files } => {
+        CacheCommand::Ingest { files } => {
             let store = open_store()?;
             let digests = store.ingest_files(&files)?;
             json!({ "digests": digests.iter().map(|i| i.digest.to_hex()).collect::<Vec<_>>() })
         }
-        InternalCommand::Upload { digests, remote } => {
+        CacheCommand::Upload { digests, remote } => {
             let digests = digests
                 .iter()
                 .map(|d| parse_digest(d))
@@ -136,7 +136,7 @@ pub fn run(
                     .map(stats_json),
             )
         }
-        InternalCommand::Download { objects, remote } => {
+        CacheCommand::Download { objects, remote } => {
             let wanted = objects
                 .iter()
                 .map(|o| parse_wanted(o))
@@ -148,7 +148,7 @@ pub fn run(
                     .map(stats_json),
             )
         }
-        InternalCommand::Sign { key } => {
+        CacheCommand::Sign { key } => {
             let sharing = Sharing::resolve(&config, project_dir, None)?;
             let secret = match key {
                 Some(path) => super::keys::read_secret(&path)?,
@@ -158,7 +158,7 @@ pub fn run(
             };
             json!({ "signature": secret.sign(&stdin()?) })
         }
-        InternalCommand::Verify { signatures } => {
+        CacheCommand::Verify { signatures } => {
             let sharing = Sharing::resolve(&config, project_dir, None)?;
             let by = super::trust::verify(&sharing.trusted, &stdin()?, &signatures);
             if by.is_none() {
