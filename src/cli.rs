@@ -128,6 +128,15 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Share the cache: archives for CI, a remote cache on an HTTP server
+    Cache {
+        #[command(subcommand)]
+        command: ShareCommand,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// cairn's own plumbing, for its tests
     #[command(hide = true)]
     Internal {
@@ -178,6 +187,9 @@ pub struct RunArgs {
     /// Pull missing images (docker executor)
     #[arg(long)]
     pub pull: bool,
+    /// Use realisations from the remote cache that no trusted key signed
+    #[arg(long)]
+    pub trust_unsigned: bool,
     /// CPUs per action (docker executor)
     #[arg(long, alias = "cpu", value_name = "N", default_value_t = 2.0)]
     pub cpus: f64,
@@ -243,4 +255,53 @@ pub enum InternalCommand {
     /// The sharing layer's plumbing
     #[command(flatten)]
     Cache(crate::cache::internal::CacheCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShareCommand {
+    /// Write the current realisations of ACTIONs (and what they need) to an archive
+    Export {
+        /// Actions to export (`run_all`, the default, for every action)
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+        /// The archive to write (a .tar.zst)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also export the content of highly_sensitive outputs
+        #[arg(long)]
+        include_highly_sensitive: bool,
+    },
+    /// Read archives into the store (only realisations signed by a trusted key)
+    Import {
+        /// Archives written by `cairn cache export`
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Also accept realisations no trusted key signed
+        #[arg(long)]
+        trust_unsigned: bool,
+    },
+    /// Send the current realisations of ACTIONs (and what they need) to the remote cache
+    Push {
+        /// Actions to push (`run_all`, the default, for every action)
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+        /// The remote cache's URL [default: $CAIRN_REMOTE, [remote] url]
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+        /// Also send the content of highly_sensitive outputs
+        #[arg(long)]
+        include_highly_sensitive: bool,
+    },
+    /// Fetch from the remote cache what ACTIONs (and what they need) would restore
+    Pull {
+        /// Actions to pull (`run_all`, the default, for every action)
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+        /// The remote cache's URL [default: $CAIRN_REMOTE, [remote] url]
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+        /// Also accept realisations no trusted key signed
+        #[arg(long)]
+        trust_unsigned: bool,
+    },
 }

@@ -75,6 +75,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Generate { name },
         } => cache::keys::generate(&name),
+        Command::Cache {
+            command,
+            project,
+            store,
+        } => cache_command(command, &project, &store),
         Command::Internal {
             command,
             project,
@@ -124,4 +129,89 @@ fn open(
     executor: Option<cli::ExecutorKind>,
 ) -> anyhow::Result<session::Session> {
     session::Session::open_read_only(&project.project_dir, store.store.as_deref(), executor)
+}
+
+/// `cairn cache export|import|push|pull`.
+fn cache_command(
+    command: cli::ShareCommand,
+    project: &cli::ProjectArgs,
+    store: &cli::StoreArgs,
+) -> anyhow::Result<ExitCode> {
+    use cache::sync;
+    let session = session::Session::open(session::SessionOptions {
+        project_dir: &project.project_dir,
+        store: store.store.as_deref(),
+        executor: None,
+        actions: &[],
+        commit: None,
+        docker: exec::DockerOptions::default(),
+        read_only: false,
+    })?;
+    let url = match &command {
+        cli::ShareCommand::Push { remote, .. } | cli::ShareCommand::Pull { remote, .. } => {
+            remote.as_deref()
+        }
+        _ => None,
+    };
+    let sharing = cache::settings::Sharing::resolve(&session.config, &session.project_dir, url)?;
+    let targets = |a: &[String]| -> Vec<String> {
+        if a.is_empty() {
+            vec!["run_all".to_string()]
+        } else {
+            a.to_vec()
+        }
+    };
+    match command {
+        cli::ShareCommand::Export {
+            actions,
+            output,
+            include_highly_sensitive,
+        } => sync::export(
+            &session,
+            &sharing,
+            &targets(&actions),
+            &output,
+            include_highly_sensitive,
+        )?,
+        cli::ShareCommand::Import {
+            files,
+            trust_unsigned,
+        } => sync::import(&session, &sharing, &files, trust_unsigned)?,
+        cli::ShareCommand::Push {
+            actions,
+            include_highly_sensitive,
+            ..
+        } => {
+            let remote = sync::connect(&sharing)?;
+            let mut current = sync::closure(&session, &targets(&actions))?;
+            sync::sign(&session, sharing.signer()?.as_ref(), &mut current)?;
+            let p = sync::push_realisations(&session, &remote, &current, include_highly_sensitive)?;
+            println!(
+                "pushed {} realisation(s) and {} object(s) ({}) to {}; {} object(s) already there; {} object(s) ({}) withheld (highly_sensitive)",
+                p.realisations,
+                p.objects,
+                sync::human(p.bytes),
+                remote.url(""),
+                p.present,
+                p.withheld,
+                sync::human(p.withheld_bytes)
+            );
+        }
+        cli::ShareCommand::Pull {
+            actions,
+            trust_unsigned,
+            ..
+        } => {
+            let remote = sync::connect(&sharing)?;
+            let n = sync::pull(
+                &session,
+                &remote,
+                &sharing,
+                trust_unsigned,
+                &targets(&actions),
+            )?;
+            println!("pulled {n} realisation(s) from {}", remote.url(""));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -38,6 +38,8 @@ pub struct Session {
     _export: Option<tempfile::TempDir>,
     /// An empty stand-in store for a read-only session where none exists yet.
     _empty_store: Option<tempfile::TempDir>,
+    /// The remote cache a run pulls from and pushes to, if one is set.
+    pub remote: Option<crate::cache::sync::RunRemote>,
     /// The tracer, installed on first use (`Err`: why it could not be).
     tracer: std::sync::OnceLock<std::result::Result<PathBuf, String>>,
 }
@@ -112,11 +114,6 @@ impl Session {
             Some(tree) => Config::load(tree)?,
             None => work_config,
         };
-        if verbose && let Some(url) = config.remote.as_ref().and_then(|r| r.url.as_ref()) {
-            eprintln!(
-                "warning: cairn.toml: [remote] url = {url:?} is ignored: this version of cairn has no remote cache",
-            );
-        }
         // Asking Docker which images it has takes tens of milliseconds of
         // waiting on other processes: it overlaps with scanning the sources.
         let (executor, scanned) = std::thread::scope(|s| {
@@ -183,6 +180,7 @@ impl Session {
             state,
             _export: export,
             _empty_store: empty_store,
+            remote: None,
             tracer: std::sync::OnceLock::new(),
         })
     }

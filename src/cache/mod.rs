@@ -12,4 +12,5 @@ pub mod objects;
 pub mod remote;
 pub mod remote_error;
 pub mod settings;
+pub mod sync;
 pub mod trust;

@@ -258,6 +258,7 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
         commit: req.provenance.commit.clone(),
         dirty: req.provenance.dirty,
         cairn_version: env!("CARGO_PKG_VERSION").to_string(),
+        signatures: Vec::new(),
     };
     if req.cancelled.load(Ordering::SeqCst) {
         return Ok(Built::Failed(Failure {

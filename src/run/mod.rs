@@ -43,6 +43,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         },
         read_only: false,
     })?;
+    session.remote = crate::cache::sync::RunRemote::for_run(&session, args.trust_unsigned)?;
     let plan = Plan::new(&session.project, &args.actions)?;
     let forced: HashSet<String> = if args.force_run_dependencies {
         let mut f: HashSet<String> = plan.order.iter().cloned().collect();
@@ -136,6 +137,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         ));
     }
 
+    if let Some(remote) = &session.remote {
+        let built: Vec<cairn_store::Realisation> = results
+            .values()
+            .filter(|o| o.status == Status::Ran)
+            .filter_map(|o| o.realisation.as_deref().cloned())
+            .collect();
+        remote.push(&session, built);
+    }
     let ok = results
         .values()
         .all(|o| matches!(o.status, Status::Ran | Status::Cached | Status::Withheld));

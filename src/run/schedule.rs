@@ -445,6 +445,11 @@ fn prepare<'s>(
     if let Some((key, r)) = session.lookup(&id, &sources)? {
         return Ok(Prepared::Cached { id, key, r });
     }
+    if let Some(remote) = &session.remote
+        && let Some((key, r)) = remote.fetch(session, &drv, &sources)
+    {
+        return Ok(Prepared::Cached { id, key, r });
+    }
     Ok(Prepared::Stale(drv, sources))
 }
 

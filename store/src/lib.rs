@@ -56,7 +56,9 @@ mod transfer;
 mod usage;
 mod verify;
 
-pub use archive::{ExportOptions, ExportStats, ImportOptions, ImportStats};
+pub use archive::{
+    Accept, ExportOptions, ExportStats, ImportOptions, ImportStats, RefusedRealisation,
+};
 pub use digest::{Digest, Kind, SHORT_ID_LEN};
 pub use error::{Error, Result};
 pub use gc::{GcOptions, GcReport, TMP_MAX_AGE};

@@ -352,6 +352,11 @@ pub struct Realisation {
     /// Whether the work tree differed from `commit`.
     pub dirty: bool,
     pub cairn_version: String,
+    /// `NAME:BASE64` ed25519 signatures of [`Realisation::signed_bytes`]:
+    /// how a realisation from another machine earns trust. Not part of the
+    /// key, nor of what is signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
 }
 
 /// The privacy level whose objects never leave the machine unless asked.
@@ -368,6 +373,13 @@ impl Realisation {
     /// Canonical TOML bytes of this realisation.
     pub fn to_canonical(&self) -> String {
         to_canonical(self)
+    }
+
+    /// What a signature signs: the canonical record without its signatures.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut unsigned = self.clone();
+        unsigned.signatures.clear();
+        unsigned.to_canonical().into_bytes()
     }
 
     /// The key this realisation is filed under: its derivation and what

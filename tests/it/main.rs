@@ -1,5 +1,6 @@
 //! cairn's integration tests: each drives the real binary in a fresh temp directory.
 
+mod cache;
 mod check;
 mod conformance;
 mod docker;

@@ -1,0 +1,291 @@
+//! Sharing the cache through the real binary: archives for CI, the remote
+//! cache on a real nginx, signatures and trust, and privacy.
+
+use std::path::{Path, PathBuf};
+
+use crate::nginx::Nginx;
+use crate::study::{Ran, Study, names, pipeline};
+
+/// A clone of `s` at HEAD, with an empty store of its own: another machine.
+fn fresh_clone(s: &Study) -> Study {
+    let c = Study {
+        dir: tempfile::tempdir().unwrap(),
+        store: tempfile::tempdir().unwrap(),
+    };
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q"])
+        .arg(s.path())
+        .arg(c.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    c
+}
+
+/// `cairn ARGS` in `s` with `home` as the user's home (keys, user config).
+fn cairn(s: &Study, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut c = s.command(args);
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("CAIRN_REMOTE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    crate::study::ran(c.output().unwrap())
+}
+
+fn run(s: &Study, home: &Path, env: &[(&str, &str)]) -> Ran {
+    let r = cairn(s, home, &["run", "run_all", "--format", "json"], env);
+    assert_eq!(r.code, 0, "{r:?}");
+    r
+}
+
+fn home() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Generates a key pair called `name` in `home`; returns its public key
+/// (`NAME:BASE64`) and its secret file.
+fn key(home: &Path, name: &str) -> (String, PathBuf) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["key", "generate", name])
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let secret = home.join(format!(".config/cairn/keys/{name}.secret"));
+    assert!(secret.is_file());
+    (public, secret)
+}
+
+#[test]
+fn an_imported_archive_makes_a_fresh_clone_run_nothing() {
+    let h = home();
+    let s = pipeline();
+    run(&s, h.path(), &[]);
+    let archive = h.path().join("cache.tar.zst");
+    let a = archive.to_str().unwrap();
+    let e = cairn(&s, h.path(), &["cache", "export", "run_all", "-o", a], &[]);
+    assert_eq!(e.code, 0, "{e:?}");
+    assert!(e.stdout.contains("exported 4 realisation(s)"), "{e:?}");
+    assert!(e.stdout.contains("1 object(s) withheld"), "{e:?}");
+    let first = std::fs::read(&archive).unwrap();
+    assert_eq!(
+        cairn(&s, h.path(), &["cache", "export", "-o", a], &[]).code,
+        0
+    );
+    assert_eq!(std::fs::read(&archive).unwrap(), first, "byte-identical");
+
+    let c = fresh_clone(&s);
+    // Unsigned realisations are not trusted by default.
+    let refused = cairn(&c, h.path(), &["cache", "import", a], &[]);
+    assert_eq!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("ignoring the realisation of analyse"),
+        "{refused:?}"
+    );
+    let i = cairn(
+        &c,
+        h.path(),
+        &["cache", "import", "--trust-unsigned", a],
+        &[],
+    );
+    assert!(i.stdout.contains("4 realisation(s) added"), "{i:?}");
+    let again = cairn(
+        &c,
+        h.path(),
+        &["cache", "import", "--trust-unsigned", a],
+        &[],
+    );
+    assert!(
+        again.stdout.contains("0 realisation(s) added")
+            && again.stdout.contains("0 object(s) added"),
+        "importing twice changes nothing: {again:?}"
+    );
+    let r = run(&c, h.path(), &[]);
+    assert!(r.with_status("ran").is_empty(), "{r:?}");
+    assert_eq!(r.with_status("withheld"), names(&["prepare"]), "{r:?}");
+    assert_eq!(c.read("output/report.txt"), "The total is 60.\n");
+    assert!(
+        !c.exists("output/data.csv"),
+        "highly_sensitive content stayed behind"
+    );
+
+    // Something stale that needs the withheld content reruns what makes it.
+    c.write(
+        "analysis/analyse.py",
+        &c.read("analysis/analyse.py")
+            .replace("total = ", "total = 0 + "),
+    );
+    let r = run(&c, h.path(), &[]);
+    assert_eq!(
+        r.with_status("ran"),
+        names(&["analyse", "prepare"]),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn only_realisations_signed_by_a_trusted_key_are_used() {
+    let author = home();
+    let reader = home();
+    let (team, secret) = key(author.path(), "team");
+    let (other, _) = key(reader.path(), "other");
+    let s = pipeline();
+    s.write(
+        "cairn.toml",
+        &format!(
+            "{}[remote]\nsign-with = \"{}\"\n",
+            s.read("cairn.toml"),
+            secret.display()
+        ),
+    );
+    s.commit("sign what is shared");
+    run(&s, author.path(), &[]);
+    let archive = author.path().join("signed.tar.zst");
+    let a = archive.to_str().unwrap();
+    assert_eq!(
+        cairn(&s, author.path(), &["cache", "export", "-o", a], &[]).code,
+        0
+    );
+
+    // A reader who trusts another key ignores them, naming each action.
+    let c = fresh_clone(&s);
+    std::fs::create_dir_all(reader.path().join(".config/cairn")).unwrap();
+    let user_config = reader.path().join(".config/cairn/config.toml");
+    std::fs::write(&user_config, format!("[trust]\nkeys = [\"{other}\"]\n")).unwrap();
+    let i = cairn(&c, reader.path(), &["cache", "import", a], &[]);
+    for action in ["prepare", "analyse", "report", "describe"] {
+        assert!(
+            i.stderr
+                .contains(&format!("ignoring the realisation of {action}"))
+                && i.stderr
+                    .contains("no signature is by a key in [trust] keys"),
+            "{i:?}"
+        );
+    }
+    assert!(!run(&c, reader.path(), &[]).with_status("ran").is_empty());
+
+    // A reader who trusts the team's key uses them.
+    let c = fresh_clone(&s);
+    std::fs::write(&user_config, format!("[trust]\nkeys = [\"{team}\"]\n")).unwrap();
+    let i = cairn(&c, reader.path(), &["cache", "import", a], &[]);
+    assert!(i.stdout.contains("4 realisation(s) added"), "{i:?}");
+    assert!(run(&c, reader.path(), &[]).with_status("ran").is_empty());
+}
+
+#[test]
+fn a_remote_cache_on_nginx_serves_a_fresh_clone() {
+    let server = Nginx::start(Some("s3cret"));
+    let h = home();
+    let s = pipeline();
+    s.write(
+        "cairn.toml",
+        &format!(
+            "{}[remote]\nurl = \"{}\"\ntoken-env = \"CAIRN_TEST_TOKEN\"\n",
+            s.read("cairn.toml"),
+            server.url()
+        ),
+    );
+    s.commit("a remote cache");
+    let token = [("CAIRN_TEST_TOKEN", "s3cret")];
+
+    // Without the token the server refuses: a warning, and a local run.
+    let r = run(&s, h.path(), &[]);
+    assert_eq!(r.with_status("ran").len(), 4, "{r:?}");
+    assert!(r.stderr.contains("401"), "{r:?}");
+    assert!(
+        !server.cache_root().join("ac").exists(),
+        "nothing was accepted"
+    );
+
+    // With it, what the run built is pushed: objects, then records.
+    let p = cairn(&s, h.path(), &["cache", "push"], &token);
+    assert_eq!(p.code, 0, "{p:?}");
+    assert!(p.stdout.contains("pushed 4 realisation(s)"), "{p:?}");
+    let data_object = {
+        let data = std::fs::read(s.file("output/data.csv")).unwrap();
+        cairn_object_hex(&data)
+    };
+    assert!(
+        !server.file(&format!("cas/{data_object}")).exists(),
+        "highly_sensitive content stays behind"
+    );
+    assert_eq!(
+        cairn(&s, h.path(), &["cache", "push"], &token)
+            .stdout
+            .matches("0 object(s) (")
+            .count(),
+        1,
+        "a second push sends no object again"
+    );
+
+    // Another machine pulls what it needs and runs nothing.
+    let c = fresh_clone(&s);
+    let r = run(&c, h.path(), &[("CAIRN_TEST_TOKEN", "s3cret")]);
+    assert!(!r.stderr.contains("warning: the remote"), "{r:?}");
+    assert!(
+        r.with_status("ran").len() == 4,
+        "unsigned: not trusted, so built here: {r:?}"
+    );
+    let c = fresh_clone(&s);
+    let r = cairn(
+        &c,
+        h.path(),
+        &["run", "run_all", "--format", "json", "--trust-unsigned"],
+        &token,
+    );
+    assert!(r.with_status("ran").is_empty(), "{r:?}");
+    assert_eq!(c.read("output/report.txt"), "The total is 60.\n");
+
+    // A corrupted object on the server is refused and the action rebuilt.
+    let table = cairn_object_hex(b"total\n60\n");
+    std::fs::write(server.file(&format!("cas/{table}")), b"total\n61\n").unwrap();
+    let c = fresh_clone(&s);
+    let r = cairn(
+        &c,
+        h.path(),
+        &["run", "run_all", "--format", "json", "--trust-unsigned"],
+        &token,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    // analyse is rebuilt here, and prepare with it: its content (highly
+    // sensitive) never left the author's machine.
+    assert_eq!(
+        r.with_status("ran"),
+        names(&["analyse", "prepare"]),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("could not give intact"), "{r:?}");
+    assert_eq!(c.read("output/table.csv"), "total\n60\n");
+    let v = cairn(&c, h.path(), &["store", "verify"], &[]);
+    assert_eq!(v.code, 0, "the store stays sound: {v:?}");
+}
+
+#[test]
+fn a_server_that_is_down_is_a_warning_and_a_local_run() {
+    let server = Nginx::start(None);
+    let url = server.url();
+    drop(server);
+    let h = home();
+    let s = pipeline();
+    let r = run(&s, h.path(), &[("CAIRN_REMOTE", &url)]);
+    assert_eq!(r.with_status("ran").len(), 4, "{r:?}");
+    assert!(
+        r.stderr.contains("warning: the remote cache failed"),
+        "{r:?}"
+    );
+    let v = cairn(&s, h.path(), &["store", "verify"], &[]);
+    assert_eq!(v.code, 0, "{v:?}");
+}
+
+/// The hex name of an object with this content (BLAKE3, object context).
+fn cairn_object_hex(content: &[u8]) -> String {
+    let mut h = blake3::Hasher::new_derive_key("cairn object v1");
+    h.update(content);
+    h.finalize().to_hex().to_string()
+}
