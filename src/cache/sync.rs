@@ -206,7 +206,20 @@ pub fn connect(sharing: &Sharing) -> Result<Remote> {
     for w in &sharing.warnings {
         eprintln!("warning: {w}");
     }
-    Ok(settings.connect(Timeouts::default())?)
+    // `CAIRN_REMOTE_TIMEOUT=SECONDS` bounds each connection and read (a whole
+    // exchange: three times that) for servers known to be slow or far.
+    let timeouts = match std::env::var("CAIRN_REMOTE_TIMEOUT") {
+        Ok(v) => Timeouts::all(std::time::Duration::from_secs_f64(
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| *s > 0.0)
+                .with_context(|| {
+                    format!("CAIRN_REMOTE_TIMEOUT={v:?} is not a number of seconds")
+                })?,
+        )),
+        Err(_) => Timeouts::default(),
+    };
+    Ok(settings.connect(timeouts)?)
 }
 
 /// What a push did.

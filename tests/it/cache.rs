@@ -289,3 +289,144 @@ fn cairn_object_hex(content: &[u8]) -> String {
     h.update(content);
     h.finalize().to_hex().to_string()
 }
+
+#[test]
+fn a_slow_refusing_or_lying_server_is_a_warning_and_a_local_run() {
+    use crate::hostile::{Behaviour, Hostile};
+    use std::time::Duration;
+    let answers = [
+        ("silent", Behaviour::Silent),
+        (
+            "500",
+            Behaviour::Reply(
+                b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n".to_vec(),
+            ),
+        ),
+        (
+            "403",
+            Behaviour::Reply(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n".to_vec()),
+        ),
+        (
+            "garbage",
+            Behaviour::Reply(b"\x00\x01 not http at all\r\n\r\n".to_vec()),
+        ),
+        (
+            "a lie",
+            Behaviour::Reply(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nnot a record".to_vec()),
+        ),
+    ];
+    for (what, behaviour) in answers {
+        let server = Hostile::start(behaviour, Duration::from_secs(20));
+        let h = home();
+        let s = pipeline();
+        let r = cairn(
+            &s,
+            h.path(),
+            &["run", "run_all", "--format", "json", "--trust-unsigned"],
+            &[
+                ("CAIRN_REMOTE", &server.url()),
+                ("CAIRN_REMOTE_TIMEOUT", "1"),
+            ],
+        );
+        assert_eq!(r.code, 0, "{what}: {r:?}");
+        assert_eq!(r.with_status("ran").len(), 4, "{what}: {r:?}");
+        if what != "a lie" {
+            assert!(
+                r.stderr.contains("warning: the remote cache failed"),
+                "{what}: {r:?}"
+            );
+        }
+        let v = cairn(&s, h.path(), &["store", "verify"], &[]);
+        assert_eq!(v.code, 0, "{what}: the store stays sound: {v:?}");
+    }
+}
+
+#[test]
+fn hostile_archives_are_refused_and_write_nothing() {
+    let h = home();
+    let s = pipeline();
+    run(&s, h.path(), &[]);
+    let good = h.path().join("good.tar.zst");
+    assert_eq!(
+        cairn(
+            &s,
+            h.path(),
+            &["cache", "export", "-o", good.to_str().unwrap()],
+            &[]
+        )
+        .code,
+        0
+    );
+    let bytes = std::fs::read(&good).unwrap();
+    let dir = h.path().join("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A truncated archive, garbage, and a tar whose entry climbs out.
+    std::fs::write(dir.join("truncated.tar.zst"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(dir.join("garbage.tar.zst"), b"this is not an archive").unwrap();
+    let tar = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import io,sys,tarfile\nb=io.BytesIO()\nt=tarfile.open(fileobj=b,mode='w')\ni=tarfile.TarInfo('../../escape')\ni.size=3\nt.addfile(i,io.BytesIO(b'bad'))\nt.close()\nsys.stdout.buffer.write(b.getvalue())",
+        ])
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{tar:?}");
+    std::fs::write(dir.join("escape.tar"), &tar.stdout).unwrap();
+    let zst = std::process::Command::new("zstd")
+        .args(["-q", "-f", "escape.tar", "-o", "escape.tar.zst"])
+        .current_dir(&dir)
+        .status()
+        .expect("zstd (see .ci/install-deps)");
+    assert!(zst.success());
+    let c = fresh_clone(&s);
+    for bad in ["truncated.tar.zst", "garbage.tar.zst", "escape.tar.zst"] {
+        let path = dir.join(bad);
+        let i = cairn(
+            &c,
+            h.path(),
+            &["cache", "import", path.to_str().unwrap()],
+            &[],
+        );
+        assert_eq!(i.code, 1, "{bad}: {i:?}");
+        assert!(
+            i.stderr.contains(bad),
+            "{bad}: the error names the file: {i:?}"
+        );
+        let v = cairn(&c, h.path(), &["store", "verify"], &[]);
+        assert_eq!(v.code, 0, "{bad}: {v:?}");
+    }
+    assert!(!h.path().join("escape").exists() && !c.path().join("../escape").exists());
+    let r = run(&c, h.path(), &[]);
+    assert_eq!(r.with_status("ran").len(), 4, "nothing was imported: {r:?}");
+}
+
+#[test]
+fn a_push_cut_off_by_a_server_stop_completes_after_a_restart() {
+    let h = home();
+    let s = pipeline();
+    run(&s, h.path(), &[]);
+    let server = Nginx::start(None);
+    let url = server.url();
+    let dir = server.dir().to_path_buf();
+    drop(server);
+    let p = cairn(
+        &s,
+        h.path(),
+        &["cache", "push", "--remote", &url],
+        &[("CAIRN_REMOTE_TIMEOUT", "2")],
+    );
+    assert_ne!(
+        p.code, 0,
+        "a push to a stopped server fails, and says so: {p:?}"
+    );
+    let server = Nginx::start(None);
+    let p = cairn(
+        &s,
+        h.path(),
+        &["cache", "push", "--remote", &server.url()],
+        &[],
+    );
+    assert_eq!(p.code, 0, "{p:?}");
+    assert!(p.stdout.contains("pushed 4 realisation(s)"), "{p:?}");
+    let _ = dir;
+}
