@@ -396,8 +396,19 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Bytes for people: `812 B`, `4.2 KiB`, `1.98 GiB`.
 pub fn human(bytes: u64) -> String {
-    crate::exec::engine::human_size(bytes)
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2} {}", UNITS[unit])
 }
 
 /// `cairn cache pull`: for each action of the plan, in dependency order,
