@@ -446,35 +446,49 @@ pub fn pull(
 }
 
 /// The remote cache a run uses: pulls what it lacks before building,
-/// pushes what it built after. Any failure is a warning, once, and the run
+/// pushes what it built after. The settings are read and the connection
+/// made only when first needed, so a run that finds everything locally (a
+/// no-op) costs nothing more. Any failure is a warning, once, and the run
 /// goes on locally.
 pub struct RunRemote {
-    pub remote: Remote,
-    pub sharing: Sharing,
-    pub trust_unsigned: bool,
+    trust_unsigned: bool,
+    connected: std::sync::OnceLock<Option<(Remote, Sharing)>>,
     down: std::sync::atomic::AtomicBool,
 }
 
 impl RunRemote {
-    /// The remote the project's settings name, if any.
-    pub fn for_run(session: &Session, trust_unsigned: bool) -> Result<Option<RunRemote>> {
-        let sharing = Sharing::resolve(&session.config, &session.project_dir, None)?;
-        if sharing.remote.is_none() {
-            return Ok(None);
-        }
-        let remote = match connect(&sharing) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("warning: {e:#}; running without the remote cache");
-                return Ok(None);
-            }
-        };
-        Ok(Some(RunRemote {
-            remote,
-            sharing,
+    pub fn new(trust_unsigned: bool) -> RunRemote {
+        RunRemote {
             trust_unsigned,
+            connected: std::sync::OnceLock::new(),
             down: Default::default(),
-        }))
+        }
+    }
+
+    /// The remote the project's settings name, connected on first use.
+    fn get(&self, session: &Session) -> Option<&(Remote, Sharing)> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        self.connected
+            .get_or_init(|| {
+                let sharing = match Sharing::resolve(&session.config, &session.project_dir, None) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("warning: {e:#}; running without the remote cache");
+                        return None;
+                    }
+                };
+                sharing.remote.as_ref()?;
+                match connect(&sharing) {
+                    Ok(r) => Some((r, sharing)),
+                    Err(e) => {
+                        eprintln!("warning: {e:#}; running without the remote cache");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     fn failed(&self, what: &str, e: &anyhow::Error) {
@@ -493,17 +507,8 @@ impl RunRemote {
         drv: &cairn_store::Derivation,
         sources: &crate::sources::SourceTree,
     ) -> Option<(Digest, Realisation)> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return None;
-        }
-        match fetch(
-            session,
-            &self.remote,
-            &self.sharing,
-            self.trust_unsigned,
-            drv,
-            sources,
-        ) {
+        let (remote, sharing) = self.get(session)?;
+        match fetch(session, remote, sharing, self.trust_unsigned, drv, sources) {
             Ok(found) => found,
             Err(e) => {
                 self.failed(&format!("looking up {}", drv.action.name), &e);
@@ -514,9 +519,12 @@ impl RunRemote {
 
     /// Pushes the realisations `built` (signed first when `sign-with` is set).
     pub fn push(&self, session: &Session, built: Vec<Realisation>) {
-        if built.is_empty() || self.down.load(std::sync::atomic::Ordering::SeqCst) {
+        if built.is_empty() {
             return;
         }
+        let Some((remote, sharing)) = self.get(session) else {
+            return;
+        };
         let result = (|| -> Result<Pushed> {
             let mut current: Vec<Current> = built
                 .into_iter()
@@ -525,8 +533,8 @@ impl RunRemote {
                     realisation: r,
                 })
                 .collect();
-            sign(session, self.sharing.signer()?.as_ref(), &mut current)?;
-            push_realisations(session, &self.remote, &current, false)
+            sign(session, sharing.signer()?.as_ref(), &mut current)?;
+            push_realisations(session, remote, &current, false)
         })();
         match result {
             Ok(p) => eprintln!(

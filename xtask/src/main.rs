@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`.
 
+mod bench_cache;
 mod bench_docker;
 mod bench_restore;
 mod bench_run;
@@ -25,7 +26,8 @@ fn main() -> Result<()> {
             Some("store") => bench_store::run(&args[2..]),
             Some("restore") => bench_restore::run(&args[2..]),
             Some("trace") => bench_trace::run(&args[2..]),
-            _ => bail!("usage: cargo xtask bench <run|store|docker|restore|trace>"),
+            Some("cache") => bench_cache::run(&args[2..]),
+            _ => bail!("usage: cargo xtask bench <run|store|docker|restore|trace|cache>"),
         },
         _ => {
             eprintln!("usage: cargo xtask <ci|conformance|bench>");
