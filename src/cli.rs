@@ -119,6 +119,8 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Rebuild actions from their recorded inputs and compare the outputs
+    Verify(VerifyArgs),
     /// cairn's own plumbing, for its tests
     #[command(hide = true)]
     Internal {
@@ -171,6 +173,36 @@ pub struct RunArgs {
     /// Memory limit per action (docker executor)
     #[arg(short = 'm', long, value_name = "M", default_value = "4G")]
     pub memory: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Actions to verify (`run_all` for every action)
+    #[arg(value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Build each action N times [default: 1 against a recorded realisation,
+    /// else 2 compared with each other]
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<usize>,
+    /// Verify the tree of this git commit instead of the work tree
+    #[arg(long, value_name = "REV")]
+    pub commit: Option<String>,
+    /// Vary the CPU count, hostname, umask, scratch path and entry order
+    /// between builds
+    #[arg(long)]
+    pub vary: bool,
+    /// Verify up to N actions at once
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// How to run actions
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]

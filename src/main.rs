@@ -21,8 +21,10 @@ mod statcache;
 mod state;
 mod status;
 mod store_cmd;
+mod timestamp;
 mod trace;
 mod ui;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -78,6 +80,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run::run(args),
+        Command::Verify(args) => verify::verify(args),
         Command::Status {
             project,
             store,

@@ -1,7 +1,7 @@
 //! `cairn run`: plan, build what is stale, restore what is fresh, and put the
 //! outputs in the project.
 
-mod build;
+pub(crate) mod build;
 mod reconcile;
 mod schedule;
 
