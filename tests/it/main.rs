@@ -11,3 +11,4 @@ mod study;
 mod support;
 mod trace;
 mod trust;
+mod verify;
