@@ -101,7 +101,7 @@ pub enum Command {
         #[command(flatten)]
         executor: ExecutorArgs,
     },
-    /// Print an action's derivation and realisation
+    /// Print an action's provenance: derivation, observations, realisation
     Show {
         action: String,
         #[command(flatten)]
@@ -110,6 +110,8 @@ pub enum Command {
         store: StoreArgs,
         #[command(flatten)]
         executor: ExecutorArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Print an action's last log
     Log {

@@ -13,6 +13,7 @@ mod observe;
 mod outputs;
 mod plan;
 mod project;
+mod provenance;
 mod run;
 mod session;
 mod show;
@@ -98,7 +99,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             project,
             store,
             executor,
-        } => show::show(&open(&project, &store, executor.executor)?, &action),
+            format,
+        } => show::show(&open(&project, &store, executor.executor)?, &action, format),
         Command::Log {
             action,
             project,

@@ -14,7 +14,6 @@ pub fn iso8601(secs: i64) -> String {
 }
 
 /// `3s`, `2m 05s`, `1h 02m 03s`.
-#[allow(dead_code)] // used by `cairn show` next
 pub fn duration(secs: i64) -> String {
     let s = secs.max(0);
     match (s / 3600, s % 3600 / 60, s % 60) {

@@ -6,6 +6,7 @@ mod docker;
 mod graph;
 mod nasty;
 mod run;
+mod show;
 mod store_cmd;
 mod study;
 mod support;
