@@ -123,6 +123,8 @@ pub enum Command {
     },
     /// Rebuild actions from their recorded inputs and compare the outputs
     Verify(VerifyArgs),
+    /// Write one self-contained HTML page about the last run
+    Report(ReportArgs),
     /// cairn's own plumbing, for its tests
     #[command(hide = true)]
     Internal {
@@ -207,6 +209,22 @@ pub struct VerifyArgs {
     pub executor: Option<ExecutorKind>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Actions to report on [default: those the last run was asked for]
+    #[arg(value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Where to write the page
+    #[arg(short = 'o', long, value_name = "FILE", default_value = "report.html")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
     #[command(flatten)]
     pub project: ProjectArgs,
     #[command(flatten)]

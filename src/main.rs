@@ -14,6 +14,7 @@ mod outputs;
 mod plan;
 mod project;
 mod provenance;
+mod report;
 mod run;
 mod session;
 mod show;
@@ -82,6 +83,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::verify(args),
+        Command::Report(args) => report::report(args),
         Command::Status {
             project,
             store,

@@ -18,7 +18,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 pub use diff::FirstDifference;
-pub use history::History;
+pub use history::{History, Verified};
 use rebuild::{Files, Rebuilt, Side, Target, Version};
 use vary::Variation;
 

@@ -5,6 +5,7 @@ mod conformance;
 mod docker;
 mod graph;
 mod nasty;
+mod report;
 mod run;
 mod show;
 mod store_cmd;
