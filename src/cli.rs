@@ -67,6 +67,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Read YAML documents (one JSON string per line on stdin) and print, per line,
+    /// `{"ok": data}` or `{"error": message}`: for the differential YAML test
+    #[command(hide = true)]
+    YamlJson,
     /// Print the action graph
     Graph {
         #[command(flatten)]

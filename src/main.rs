@@ -27,6 +27,7 @@ mod timestamp;
 mod trace;
 mod ui;
 mod verify;
+mod yaml_json;
 
 use std::process::ExitCode;
 
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { project, format } => check::run(&project.project_dir, format),
+        Command::YamlJson => yaml_json::run(),
         Command::Graph {
             project,
             store,

@@ -125,13 +125,7 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
     // What the action looked at: from its trace, valued from the sources it
     // started with; every source when it could not be traced.
     let trace = match tracer {
-        Ok(_) => match std::fs::read_to_string(trace_dir.join(crate::exec::TRACE_FILE)) {
-            Ok(text) => crate::trace::parse(&text),
-            Err(e) => crate::trace::Trace {
-                untraced: Some(format!("the tracer wrote no trace ({e})")),
-                events: Vec::new(),
-            },
-        },
+        Ok(_) => crate::trace::load(&trace_dir.join(crate::exec::TRACE_FILE)),
         Err(why) => crate::trace::Trace {
             untraced: Some(why.to_string()),
             events: Vec::new(),
@@ -145,7 +139,9 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
                 .iter()
                 .flat_map(|r| r.outputs.files.keys().map(String::as_str))
                 .collect();
-            crate::observe::reduce(&trace, req.sources, &inputs)
+            let patterns = ActionPatterns::new(session.action(req.name))?;
+            let covered = |p: &str| inputs.contains(p) || patterns.level_of(p).is_some();
+            crate::observe::reduce(&trace, req.sources, &covered)
         }
     };
     let realisation = Realisation {

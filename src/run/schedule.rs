@@ -285,7 +285,7 @@ pub fn execute(
                     {
                         told_untraced = true;
                         reporter.note(&format!(
-                            "note: {name} ran untraced ({why}), so it depends on every file it could see;                              so may other actions of this run"
+                            "note: {name} ran untraced ({why}), so it depends on every file it could see (and so may other actions of this run)"
                         ));
                     }
                     let mut msg = format!("Completed successfully in {}", seconds(elapsed));

@@ -247,10 +247,30 @@ impl PathSets {
 }
 
 /// The realisation key of derivation `drv` observed as `observations`.
+///
+/// The observation set is hashed in a canonical binary form rather than as
+/// TOML: a no-op run computes one key per action, and this is on its path.
+/// Entries come in path order (the maps are sorted), each tagged with how
+/// the path was looked at, its length-prefixed bytes and its value.
 pub fn realisation_key(drv: &Digest, observations: &ObservationSet) -> Digest {
     let mut h = Kind::Realisation.hasher();
     h.update(drv.as_bytes());
-    h.update(to_canonical(observations).as_bytes());
+    for (look, map) in [(b'r', &observations.read), (b'l', &observations.listed)] {
+        for (path, value) in map {
+            h.update(&[look]);
+            h.update(&(path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            match value {
+                Observed::File(d) => h.update(b"f").update(d.as_bytes()),
+                Observed::Executable(d) => h.update(b"x").update(d.as_bytes()),
+                Observed::Dir => h.update(b"d"),
+                Observed::Listing(d) => h.update(b"L").update(d.as_bytes()),
+                Observed::Absent => h.update(b"a"),
+            };
+        }
+        h.update(b"\0");
+    }
+    h.update(&[u8::from(observations.untraced)]);
     h.finalize().into()
 }
 
