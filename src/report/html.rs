@@ -22,67 +22,8 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const CSS: &str = r#"
-:root { --fg:#111827; --muted:#4b5563; --line:#e5e7eb; --bg:#ffffff; --panel:#f9fafb;
-  --ok:#166534; --ok-bg:#dcfce7; --warn:#92400e; --warn-bg:#fef3c7; --bad:#991b1b; --bad-bg:#fee2e2;
-  --off:#374151; --off-bg:#f3f4f6; --alt:#9a3412; --alt-bg:#ffedd5; }
-* { box-sizing: border-box; }
-body { margin:0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color:var(--fg); background:var(--bg); }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; }
-header { border-bottom: 1px solid var(--line); padding-bottom: 12px; margin-bottom: 20px; }
-header .kicker { color: var(--muted); font-size: 13px; text-transform: uppercase; letter-spacing: .06em; }
-h1 { font-size: 26px; margin: 2px 0 6px; }
-h2 { font-size: 19px; margin: 28px 0 10px; }
-h3 { font-size: 16px; margin: 0; }
-code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace; font-size: 13px; }
-dl.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 10px 24px; margin: 0; }
-dl.summary div { border-left: 3px solid var(--line); padding-left: 10px; }
-dt { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-dd { margin: 0; overflow-wrap: anywhere; }
-.badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 13px; font-weight: 600; white-space: nowrap; }
-.fresh, .reproducible { color: var(--ok); background: var(--ok-bg); }
-.stale { color: var(--warn); background: var(--warn-bg); }
-.never_run, .unverified { color: var(--off); background: var(--off-bg); }
-.differs { color: var(--bad); background: var(--bad-bg); }
-.could_not_run { color: var(--alt); background: var(--alt-bg); }
-.graph-box { border: 1px solid var(--line); border-radius: 8px; background: var(--panel); padding: 12px; overflow-x: auto; }
-svg.graph { display: block; max-width: 100%; height: auto; font-family: inherit; }
-svg .edge { fill: none; stroke: #6b7280; stroke-width: 1.5; }
-svg .node rect { stroke-width: 1.5; }
-svg .node.fresh rect { fill: var(--ok-bg); stroke: var(--ok); }
-svg .node.stale rect { fill: var(--warn-bg); stroke: var(--warn); }
-svg .node.never_run rect { fill: var(--off-bg); stroke: #9ca3af; stroke-dasharray: 5 4; }
-svg .node.differs rect { stroke: var(--bad); stroke-width: 3; }
-svg .node text.name { font-size: 13px; font-weight: 600; fill: var(--fg); }
-svg .node text.label { font-size: 11.5px; fill: var(--muted); }
-.legend { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; font-size: 13px; color: var(--muted); }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
-table.jobs td:first-child a { font-weight: 600; color: inherit; }
-.job { border: 1px solid var(--line); border-radius: 8px; margin: 14px 0; padding: 14px 16px; break-inside: avoid; }
-.job .head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 10px; margin-bottom: 8px; }
-.job .id { color: var(--muted); }
-.job dl.summary { grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); margin-bottom: 10px; }
-.hash { overflow-wrap: anywhere; color: var(--muted); }
-td.num { text-align: right; white-space: nowrap; }
-.note { color: var(--muted); font-size: 13px; }
-ul.diffs { margin: 6px 0 0; padding-left: 20px; }
-pre.yaml { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px; overflow-x: auto; white-space: pre-wrap; }
-footer { margin-top: 32px; color: var(--muted); font-size: 13px; border-top: 1px solid var(--line); padding-top: 10px; }
-a { color: #1d4ed8; }
-@media (max-width: 700px) { main { padding: 14px; } }
-@media print {
-  @page { size: A4; margin: 14mm; }
-  body { font-size: 10.5pt; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  main { max-width: none; padding: 0; }
-  .graph-box { overflow: visible; }
-  h2 { break-after: avoid; }
-  .job, tr, .graph-box { break-inside: avoid; }
-  a { color: inherit; text-decoration: none; }
-  pre.yaml { font-size: 9pt; }
-}
-"#;
+/// The page's style sheet, inlined: the page fetches nothing.
+const CSS: &str = include_str!("page.css");
 
 /// The whole page.
 pub fn render(page: &Page) -> String {
