@@ -100,8 +100,8 @@ pub struct ActionResult {
     pub status: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// `recorded` or `build 1`.
-    pub compared_with: String,
+    /// `recorded` or `build 1` (`None`: it could not run).
+    pub compared_with: Option<String>,
     pub builds: Vec<Build>,
     /// With `--vary`: the variations that alone make the outputs differ.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -117,7 +117,7 @@ impl ActionResult {
             realisation: None,
             status: Verdict::CouldNotRun,
             reason: Some(reason),
-            compared_with: String::new(),
+            compared_with: None,
             builds: Vec::new(),
             caused_by: Vec::new(),
             files: Vec::new(),
@@ -362,7 +362,7 @@ fn verify_action(
         realisation: recorded.map(|r| r.key().short()),
         status,
         reason: None,
-        compared_with: compared_with.to_string(),
+        compared_with: Some(compared_with.to_string()),
         builds,
         caused_by,
         files,

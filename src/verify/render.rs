@@ -51,11 +51,7 @@ pub fn text(results: &[ActionResult]) -> String {
             }
             Verdict::CouldNotRun => "could not run".to_string(),
         };
-        let against = if r.compared_with.is_empty() {
-            "-"
-        } else {
-            r.compared_with.as_str()
-        };
+        let against = r.compared_with.as_deref().unwrap_or("-");
         out.push_str(&format!(
             "{:<width$}  {id:<16}  {against:<9}  {:<7}  {result}\n",
             r.action,
@@ -82,7 +78,7 @@ pub fn text(results: &[ActionResult]) -> String {
             ));
         }
         for f in differing {
-            out.push_str(&file(f, &r.compared_with));
+            out.push_str(&file(f, r.compared_with.as_deref().unwrap_or("reference")));
         }
     }
     let count = |v: Verdict| results.iter().filter(|r| r.status == v).count();

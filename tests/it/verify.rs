@@ -306,6 +306,38 @@ fn an_action_whose_needs_have_no_outputs_could_not_run() {
     let reason = a["reason"].as_str().unwrap();
     assert!(reason.contains("prepare"), "{reason}");
     assert!(reason.contains("cairn run prepare"), "{reason}");
+    assert_eq!(a["compared_with"], Value::Null);
+}
+
+#[test]
+fn a_withheld_input_is_named_and_a_withheld_output_compared_by_hash() {
+    let s = pipeline();
+    assert_eq!(s.run(&["run_all"]).code, 0);
+    // prepare's highly_sensitive output left out, as an archive exported
+    // without --include-highly-sensitive would.
+    let (_, doc) = verify(&s, &["prepare"]);
+    let hash = file(&doc, "prepare", "output/data.csv")["reference"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let object = s
+        .store
+        .path()
+        .join("objects-v1")
+        .join(&hash[..2])
+        .join(&hash);
+    std::fs::remove_file(&object).unwrap();
+
+    let (r, doc) = verify(&s, &["prepare", "analyse"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(action(&doc, "prepare")["status"], "reproducible", "{doc}");
+    let a = action(&doc, "analyse");
+    assert_eq!(a["status"], "could_not_run");
+    let reason = a["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("input output/data.csv is withheld"),
+        "{reason}"
+    );
 }
 
 #[test]
