@@ -129,11 +129,20 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Write one self-contained HTML page about the last run
     Report(ReportArgs),
+    /// Manage the keys that sign shared cache entries
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// cairn's own plumbing, for its tests
     #[command(hide = true)]
     Internal {
         #[command(subcommand)]
         command: InternalCommand,
+        #[command(flatten)]
+        project: ProjectArgs,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Inspect and maintain the store
     Store {
@@ -236,6 +245,16 @@ pub struct ReportArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write a new ed25519 key pair NAME.secret and NAME.public to
+    /// ~/.config/cairn/keys (never overwriting) and print the public key
+    Generate {
+        /// The key's name (letters, digits, '.', '_', '-'), e.g. team-ci-1
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum StoreCommand {
     /// Rehash every object and check every record's references
     Verify {
@@ -273,4 +292,7 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
 pub enum InternalCommand {
     /// Installs the tracer into DIR and prints its path
     TraceInstall { dir: PathBuf },
+    /// The sharing layer's plumbing
+    #[command(flatten)]
+    Cache(crate::cache::internal::CacheCommand),
 }

@@ -20,6 +20,8 @@ pub struct Config {
     pub actions: BTreeMap<String, ActionConfig>,
     #[serde(default)]
     pub remote: Option<RemoteConfig>,
+    #[serde(default)]
+    pub trust: TrustConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,10 +58,25 @@ pub struct ActionConfig {
     pub inputs: Option<Vec<String>>,
 }
 
+/// `[remote]`: the shared cache (in `cairn.toml` or the user's config).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RemoteConfig {
+    /// The base URL; `$CAIRN_REMOTE` overrides it.
+    pub url: Option<String>,
+    /// The environment variable holding the bearer token (never the token).
+    pub token_env: Option<String>,
+    /// The secret key file that signs what is pushed or exported.
+    pub sign_with: Option<String>,
+}
+
+/// `[trust]`: public keys (`NAME:BASE64`) whose signatures make a
+/// realisation from elsewhere believed.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RemoteConfig {
-    pub url: String,
+pub struct TrustConfig {
+    #[serde(default)]
+    pub keys: Vec<String>,
 }
 
 impl Config {
@@ -101,7 +118,7 @@ pub fn default_store_path() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache").join("cairn"))
 }
 
-fn expand_home(p: &str) -> PathBuf {
+pub(crate) fn expand_home(p: &str) -> PathBuf {
     match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(p),
@@ -129,11 +146,19 @@ docker = "ghcr.io/opensafely-core/python"
 inputs = ["analysis/an_*.do", "lib/*.ado"]
 [remote]
 url = "https://cache.example.org/cairn"
+token-env = "CAIRN_TOKEN"
+sign-with = "~/.config/cairn/keys/team.secret"
+[trust]
+keys = ["team:AAAA"]
 "#,
         )
         .unwrap();
         assert_eq!(c.images["stata-mp"].identity.as_deref(), Some("stata-18.5"));
         assert_eq!(c.actions["anCASE"].inputs.as_ref().unwrap().len(), 2);
+        let remote = c.remote.unwrap();
+        assert_eq!(remote.token_env.as_deref(), Some("CAIRN_TOKEN"));
+        assert!(remote.sign_with.is_some());
+        assert_eq!(c.trust.keys, ["team:AAAA"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `cairn` command line.
 
+mod cache;
 mod check;
 mod cli;
 mod config;
@@ -34,7 +35,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, KeyCommand};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -75,14 +76,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             project,
             store,
         } => store_cmd::run(command, &project.project_dir, &store),
+        Command::Key {
+            command: KeyCommand::Generate { name },
+        } => cache::keys::generate(&name),
         Command::Internal {
-            command: cli::InternalCommand::TraceInstall { dir },
-        } => {
-            let path = trace::install(&dir)
-                .with_context(|| format!("installing the tracer in {}", dir.display()))?;
-            println!("{}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
+            command,
+            project,
+            store,
+        } => match command {
+            cli::InternalCommand::TraceInstall { dir } => {
+                let path = trace::install(&dir)
+                    .with_context(|| format!("installing the tracer in {}", dir.display()))?;
+                println!("{}", path.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            cli::InternalCommand::Cache(command) => {
+                cache::internal::run(command, &project.project_dir, store.store.as_deref())
+            }
+        },
         Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::verify(args),
         Command::Report(args) => report::report(args),

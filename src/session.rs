@@ -112,10 +112,9 @@ impl Session {
             Some(tree) => Config::load(tree)?,
             None => work_config,
         };
-        if verbose && let Some(remote) = &config.remote {
+        if verbose && let Some(url) = config.remote.as_ref().and_then(|r| r.url.as_ref()) {
             eprintln!(
-                "warning: cairn.toml: [remote] url = {:?} is ignored: this version of cairn has no remote cache",
-                remote.url
+                "warning: cairn.toml: [remote] url = {url:?} is ignored: this version of cairn has no remote cache",
             );
         }
         // Asking Docker which images it has takes tens of milliseconds of

@@ -52,6 +52,7 @@ mod object;
 mod record;
 mod roots;
 mod store;
+mod transfer;
 mod usage;
 mod verify;
 
@@ -71,5 +72,6 @@ pub use record::{
 };
 pub use roots::{ROOT_FORMAT, Root};
 pub use store::Store;
+pub use transfer::{ObjectReader, Received};
 pub use usage::Usage;
 pub use verify::{Problem, VerifyOptions, VerifyReport, Withheld};
