@@ -105,7 +105,7 @@ pub enum Command {
         #[command(flatten)]
         executor: ExecutorArgs,
     },
-    /// Print an action's derivation and realisation
+    /// Print an action's provenance: derivation, observations, realisation
     Show {
         action: String,
         #[command(flatten)]
@@ -114,6 +114,8 @@ pub enum Command {
         store: StoreArgs,
         #[command(flatten)]
         executor: ExecutorArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Print an action's last log
     Log {
@@ -123,6 +125,10 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Rebuild actions from their recorded inputs and compare the outputs
+    Verify(VerifyArgs),
+    /// Write one self-contained HTML page about the last run
+    Report(ReportArgs),
     /// Manage the keys that sign shared cache entries
     Key {
         #[command(subcommand)]
@@ -198,6 +204,52 @@ pub struct RunArgs {
     pub memory: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Actions to verify (`run_all` for every action)
+    #[arg(value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Build each action N times [default: 1 against a recorded realisation,
+    /// else 2 compared with each other]
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<usize>,
+    /// Verify the tree of this git commit instead of the work tree
+    #[arg(long, value_name = "REV")]
+    pub commit: Option<String>,
+    /// Vary the CPU count, hostname, umask, scratch path and entry order
+    /// between builds
+    #[arg(long)]
+    pub vary: bool,
+    /// Verify up to N actions at once
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// How to run actions
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Actions to report on [default: those the last run was asked for]
+    #[arg(value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Where to write the page
+    #[arg(short = 'o', long, value_name = "FILE", default_value = "report.html")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
     #[command(flatten)]
     pub project: ProjectArgs,
     #[command(flatten)]

@@ -14,6 +14,8 @@ mod observe;
 mod outputs;
 mod plan;
 mod project;
+mod provenance;
+mod report;
 mod run;
 mod session;
 mod show;
@@ -22,8 +24,10 @@ mod statcache;
 mod state;
 mod status;
 mod store_cmd;
+mod timestamp;
 mod trace;
 mod ui;
+mod verify;
 mod yaml_json;
 
 use std::process::ExitCode;
@@ -96,6 +100,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Run(args) => run::run(args),
+        Command::Verify(args) => verify::verify(args),
+        Command::Report(args) => report::report(args),
         Command::Status {
             project,
             store,
@@ -113,7 +119,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             project,
             store,
             executor,
-        } => show::show(&open(&project, &store, executor.executor)?, &action),
+            format,
+        } => show::show(&open(&project, &store, executor.executor)?, &action, format),
         Command::Log {
             action,
             project,

@@ -1,7 +1,7 @@
 //! `cairn run`: plan, build what is stale, restore what is fresh, and put the
 //! outputs in the project.
 
-mod build;
+pub(crate) mod build;
 mod reconcile;
 mod schedule;
 
@@ -57,6 +57,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     if args.dry_run {
         return dry_run(&session, &plan, &forced, args.format);
+    }
+    // What was asked, for `cairn report`.
+    if let Err(e) = crate::report::Request::record(
+        &project_dir,
+        &args.actions,
+        args.force_run_dependencies,
+        args.force,
+        session
+            .from_commit
+            .then(|| session.commit.clone())
+            .flatten(),
+    ) {
+        eprintln!("warning: could not save the run's request: {e:#}");
     }
 
     let mut state = std::mem::take(&mut session.state);

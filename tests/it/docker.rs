@@ -114,12 +114,11 @@ fn action(name: &str, image: &str, script: &str, needs: &[&str]) -> String {
 }
 
 fn realisation_executor(s: &Study, action: &str) -> String {
-    let shown = s.cairn(&["show", action]);
+    let shown = s.cairn(&["show", action, "--format", "json"]);
     assert_eq!(shown.code, 0, "{shown:?}");
-    shown
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("executor = "))
+    let doc: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    doc["realisation"]["executor"]
+        .as_str()
         .unwrap_or_else(|| panic!("no executor in {shown:?}"))
         .to_string()
 }
@@ -166,7 +165,7 @@ fn a_pipeline_runs_in_its_image_and_a_second_run_runs_nothing() {
     let log = s.read("metadata/environment.log");
     assert!(log.starts_with("to the log\n"), "{log}");
     assert!(log.contains("docker_image_id: sha256:"), "{log}");
-    assert_eq!(realisation_executor(&s, "total"), "executor = \"docker\"");
+    assert_eq!(realisation_executor(&s, "total"), "docker");
 
     let second = s.run(&["run_all"]);
     assert_eq!(second.code, 0, "{second:?}");

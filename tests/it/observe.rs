@@ -182,7 +182,7 @@ fn explain_and_dry_run_name_the_observed_change() {
     );
     let show = s.cairn(&["show", "py_dirfd"]);
     assert!(
-        show.stdout.contains("\"data/dirfd.txt\" = \"file "),
+        show.stdout.contains("  read      data/dirfd.txt  file "),
         "{show:?}"
     );
 }
