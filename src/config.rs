@@ -20,6 +20,8 @@ pub struct Config {
     pub actions: BTreeMap<String, ActionConfig>,
     #[serde(default)]
     pub remote: Option<RemoteConfig>,
+    #[serde(default)]
+    pub slurm: SlurmConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,13 +33,13 @@ pub struct StoreConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorConfig {
-    /// `auto`, `local` or `docker`.
+    /// `auto`, `local`, `docker` or `slurm`.
     pub kind: Option<String>,
 }
 
 /// How an image is run: by the local executor (`command`, `identity`) and by
 /// the docker executor (`docker`).
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageConfig {
     /// Argv prefix for the local executor; the action's arguments follow.
@@ -54,6 +56,45 @@ pub struct ImageConfig {
 pub struct ActionConfig {
     /// Glob patterns narrowing the source files the action can see.
     pub inputs: Option<Vec<String>>,
+    /// Resources of the action's Slurm job, over the `[slurm]` defaults.
+    pub slurm: Option<SlurmResources>,
+}
+
+/// `[slurm]`: how the slurm executor submits jobs.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlurmConfig {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// The default time limit of a job, in Slurm's syntax (`1:00:00`).
+    pub time: Option<String>,
+    /// Extra arguments for every `sbatch`.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+    /// The shared directory for job workspaces (default: the store's `tmp/`).
+    pub workdir: Option<String>,
+    /// The path of the `cairn` binary on the nodes (default: the running one).
+    pub cairn: Option<String>,
+    /// How the action runs on the node: `local` (default) or `docker`.
+    pub node_executor: Option<String>,
+}
+
+/// `[actions.NAME] slurm = { … }`: one action's job resources.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SlurmResources {
+    /// Time limit (`4:00:00`).
+    pub time: Option<String>,
+    /// Memory (`32G`), for `--mem`.
+    pub mem: Option<String>,
+    /// CPUs, for `--cpus-per-task`.
+    pub cpus: Option<u32>,
+    pub partition: Option<String>,
+    pub qos: Option<String>,
+    /// Extra arguments for this action's `sbatch`.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -129,11 +170,22 @@ docker = "ghcr.io/opensafely-core/python"
 inputs = ["analysis/an_*.do", "lib/*.ado"]
 [remote]
 url = "https://cache.example.org/cairn"
+[slurm]
+partition = "short"
+time = "1:00:00"
+workdir = "/shared/scratch/cairn"
+sbatch-args = ["--constraint=avx2"]
+node-executor = "local"
+[actions.big]
+slurm = { time = "4:00:00", mem = "32G", cpus = 8 }
 "#,
         )
         .unwrap();
         assert_eq!(c.images["stata-mp"].identity.as_deref(), Some("stata-18.5"));
         assert_eq!(c.actions["anCASE"].inputs.as_ref().unwrap().len(), 2);
+        assert_eq!(c.slurm.partition.as_deref(), Some("short"));
+        let big = c.actions["big"].slurm.as_ref().unwrap();
+        assert_eq!((big.mem.as_deref(), big.cpus), (Some("32G"), Some(8)));
     }
 
     #[test]

@@ -63,6 +63,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => graph::run(&project.project_dir, &store, executor.executor, format),
         Command::Store { command, store } => store_cmd::run(command, &store),
         Command::Run(args) => run::run(args),
+        Command::SlurmJob { job } => exec::slurm::node::run(&job),
         Command::Status {
             project,
             store,
@@ -102,5 +103,6 @@ fn open(
         actions: &[],
         commit: None,
         docker: exec::DockerOptions::default(),
+        slurm: exec::SlurmOptions::default(),
     })
 }

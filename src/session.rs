@@ -47,6 +47,7 @@ pub struct SessionOptions<'a> {
     pub actions: &'a [String],
     pub commit: Option<&'a str>,
     pub docker: exec::DockerOptions,
+    pub slurm: exec::SlurmOptions,
 }
 
 impl Session {
@@ -84,6 +85,7 @@ impl Session {
                     &project_dir,
                     &store,
                     &opts.docker,
+                    &opts.slurm,
                 )
             });
             let scanned = (|| -> Result<_> {
@@ -160,6 +162,7 @@ impl Session {
                 actions: &[],
                 commit: None,
                 docker: exec::DockerOptions::default(),
+                slurm: exec::SlurmOptions::default(),
             },
             false,
         )

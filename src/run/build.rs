@@ -71,7 +71,14 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
         return Ok(Built::Elsewhere(r));
     }
     let action = session.action(req.name);
-    let scratch = store.scratch_dir(&format!("build-{}-", req.id.short()))?;
+    let prefix = format!("build-{}-", req.id.short());
+    let scratch = match session.executor.workdir() {
+        Some(dir) => tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempdir_in(dir)
+            .with_context(|| format!("making a workspace in {}", dir.display()))?,
+        None => store.scratch_dir(&prefix)?,
+    };
     let ws = scratch.path().join("workspace");
     std::fs::create_dir_all(&ws)?;
 
@@ -97,6 +104,7 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
     let clock = Instant::now();
     let outcome = session.executor.run(&Job {
         action: req.name,
+        id: &req.id.short(),
         image: &action.image,
         tag: &action.tag,
         argv: &action.argv,

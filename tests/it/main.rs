@@ -6,6 +6,8 @@ mod docker;
 mod graph;
 mod nasty;
 mod run;
+mod slurm;
+mod slurm_cluster;
 mod store_cmd;
 mod study;
 mod support;
