@@ -76,9 +76,10 @@ fn the_cluster_starts_quickly() {
         c.startup,
         c.dir.display()
     );
+    let partitions = c.query("sinfo", &["--noheader", "--format=%P"]);
     assert_eq!(
-        c.query("sinfo", &["--noheader", "--format=%P"]).trim(),
-        format!("{}*", c.partition)
+        partitions.split_whitespace().collect::<Vec<_>>(),
+        [format!("{}*", c.partition), c.fragile.to_string()]
     );
 }
 
@@ -337,4 +338,170 @@ fn a_job_run_as_another_user_writes_files_owned_by_that_user() {
     let owner = |p: &std::path::Path| std::fs::metadata(p).unwrap().uid();
     assert_eq!(owner(&s.file("output/whoami.txt")), NOBODY);
     assert_eq!(owner(&s.file("metadata/whoami.log")), NOBODY);
+}
+
+/// Waits until a job whose name starts with `prefix`, other than those in
+/// `not`, is running; returns its id.
+fn running(prefix: &str, not: &[String]) -> String {
+    let started = Instant::now();
+    loop {
+        let q = cluster().queued(prefix);
+        if let Some((id, _, _)) = q
+            .iter()
+            .find(|(id, _, st)| st == "RUNNING" && !not.contains(id))
+        {
+            return id.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no job {prefix}… ran: {q:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Fails the `fragile` node as an administrator marking it down does (its
+/// jobs end `NODE_FAIL`), then waits until it is back.
+fn fail_fragile_node() {
+    let c = cluster();
+    c.query(
+        "scontrol",
+        &[
+            "update",
+            "nodename=fragile",
+            "state=down",
+            "reason=cairn-test",
+        ],
+    );
+    let started = Instant::now();
+    loop {
+        // Back by itself (ReturnToService=2) or by resume.
+        let _ = c
+            .client("scontrol")
+            .args(["update", "nodename=fragile", "state=resume"])
+            .output();
+        let state = c.query(
+            "sinfo",
+            &["--noheader", "--partition=fragile", "--format=%T"],
+        );
+        if state.trim() == "idle" {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "fragile: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_job_lost_with_its_node_is_resubmitted_once_then_failed() {
+    let name = unique("lost");
+    let s = one_action(
+        &name,
+        &format!(
+            "import os, time\ntime.sleep(4)\nos.makedirs('output', exist_ok=True)\nopen('output/{name}.txt', 'w').write('done')\n"
+        ),
+        &format!("[actions.{name}]\nslurm = {{ partition = \"fragile\" }}\n"),
+    );
+    let prefix = format!("cairn-{name}-");
+
+    let child = command(&s, &["run_all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = running(&prefix, &[]);
+    fail_fragile_node();
+    let r = ran(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.with_status("ran"), names(&[&name]));
+    assert!(
+        r.stderr.contains(&format!(
+            "note: Slurm job {first} ended NODE_FAIL on node fragile: resubmitting {name} once"
+        )),
+        "{r:?}"
+    );
+    assert_eq!(s.read(&format!("output/{name}.txt")), "done");
+
+    let child = command(&s, &["run_all", "--force"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let once = running(&prefix, &[]);
+    fail_fragile_node();
+    let twice = running(&prefix, std::slice::from_ref(&once));
+    fail_fragile_node();
+    let r = ran(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        message(&r, &name),
+        format!(
+            "Job exited with an error: Slurm job {twice} ended NODE_FAIL on node fragile, after it was resubmitted once (Slurm job {once} ended NODE_FAIL on node fragile)"
+        )
+    );
+}
+
+#[test]
+fn a_job_cancelled_outside_cairn_fails_saying_so() {
+    let name = unique("cancelled");
+    let s = one_action(&name, "import time\ntime.sleep(120)\n", "");
+    let child = command(&s, &["run_all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = running(&format!("cairn-{name}-"), &[]);
+    cluster().query("scancel", &[&id]);
+    let r = ran(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        message(&r, &name).contains(&format!(
+            "Slurm job {id} was cancelled on node {} by someone other than this cairn run",
+            cluster().node
+        )),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn jobs_left_by_a_cairn_that_died_are_cancelled_not_trusted() {
+    let name = unique("orphan");
+    // The action waits for a file outside the project (the sandbox shows
+    // the host's /var read-only), so the test decides when it ends.
+    let go = std::path::PathBuf::from(format!("/var/tmp/cairn-it-{name}-go"));
+    let _ = std::fs::remove_file(&go);
+    let s = one_action(
+        &name,
+        &format!(
+            "import os, time\nwhile not os.path.exists({go:?}):\n    time.sleep(0.1)\nos.makedirs('output', exist_ok=True)\nopen('output/{name}.txt', 'w').write('done')\n"
+        ),
+        "",
+    );
+    let prefix = format!("cairn-{name}-");
+    let mut child = command(&s, &["run_all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let orphan = running(&prefix, &[]);
+    child.kill().unwrap(); // SIGKILL: cairn cannot cancel anything
+    child.wait().unwrap();
+    assert_eq!(cluster().queued(&prefix).len(), 1, "the job outlives cairn");
+
+    std::fs::write(&go, "").unwrap();
+    let r = slurm(&s, &["run_all"]);
+    let _ = std::fs::remove_file(&go);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.with_status("ran"), names(&[&name]));
+    assert!(
+        r.stderr
+            .contains(&format!("cancelling Slurm job(s) {orphan} ({prefix}")),
+        "{r:?}"
+    );
+    let shown = cluster().query("scontrol", &["show", "job", "--oneliner", &orphan]);
+    assert!(shown.contains("JobState=CANCELLED"), "{shown}");
+    assert_eq!(s.read(&format!("output/{name}.txt")), "done");
 }

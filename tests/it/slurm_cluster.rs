@@ -20,10 +20,13 @@ pub struct Cluster {
     pub dir: PathBuf,
     /// `slurm.conf`, for `SLURM_CONF`.
     pub conf: PathBuf,
-    /// The one partition (the default).
+    /// The default partition.
     pub partition: &'static str,
-    /// The node's name.
+    /// The default partition's node (named after the host).
     pub node: String,
+    /// A partition of its own node, `fragile`, which tests that fail nodes
+    /// (`scontrol update state=down`) use, so that no other test's job dies.
+    pub fragile: &'static str,
     /// How long starting the cluster took, until the node was idle.
     pub startup: Duration,
 }
@@ -34,8 +37,21 @@ static CONF: OnceLock<PathBuf> = OnceLock::new();
 
 /// The cluster of this test process, started on first use.
 pub fn cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(start)
+    // A cluster that does not start fails every test at once, not each
+    // after its own wait.
+    static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+    let started = CLUSTER.get_or_init(|| {
+        std::panic::catch_unwind(start).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        })
+    });
+    match started {
+        Ok(c) => c,
+        Err(why) => panic!("the slurm test cluster did not start: {why}"),
+    }
 }
 
 impl Cluster {
@@ -101,6 +117,7 @@ extern "C" fn stop() {
                 .output()
         };
         let _ = client("scancel", &["--partition", "debug"]);
+        let _ = client("scancel", &["--partition", "fragile"]);
         // Wait until slurmd has killed them: a job step outlives its daemon.
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline
@@ -126,6 +143,9 @@ extern "C" fn stop() {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+    if let Some(dir) = CONF.get().and_then(|c| c.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -198,7 +218,7 @@ fn start() -> Cluster {
     // Users other than root submit jobs too: the socket and the config
     // must be reachable by everyone; the key is root's alone.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for d in ["munge", "state", "spool"] {
+    for d in ["munge", "state", "spool", "spool/fragile"] {
         std::fs::create_dir(dir.join(d)).unwrap();
     }
     std::fs::set_permissions(dir.join("munge"), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -227,11 +247,11 @@ CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation={d}/state
-SlurmdSpoolDir={d}/spool
+SlurmdSpoolDir={d}/spool/%n
 SlurmctldPidFile={d}/slurmctld.pid
-SlurmdPidFile={d}/slurmd.pid
+SlurmdPidFile={d}/slurmd-%n.pid
 SlurmctldLogFile={d}/slurmctld.log
-SlurmdLogFile={d}/slurmd.log
+SlurmdLogFile={d}/slurmd-%n.log
 # No systemd or cgroups in a container: processes are tracked by their
 # parentage, memory by polling /proc every second.
 ProctrackType=proctrack/linuxproc
@@ -254,10 +274,13 @@ MinJobAge=300
 KillWait=2
 InactiveLimit=0
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=2000 State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+NodeName=fragile NodeHostname={node} NodeAddr=127.0.0.1 Port={fragile} CPUs=2 RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
+PartitionName=fragile Nodes=fragile MaxTime=INFINITE State=UP
 ",
         ctld = free_port(),
         slurmd = free_port(),
+        fragile = free_port(),
         socket = socket.display(),
     );
     let conf_path = dir.join("slurm.conf");
@@ -288,21 +311,33 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
     DAEMONS.lock().unwrap().push(ctld);
     let slurmd = spawn(daemon(&dir, "slurmd", &["-D"], "slurmd.out"));
     DAEMONS.lock().unwrap().push(slurmd);
+    let fragile = spawn(daemon(
+        &dir,
+        "slurmd",
+        &["-D", "-N", "fragile"],
+        "slurmd-fragile.out",
+    ));
+    DAEMONS.lock().unwrap().push(fragile);
 
     let cluster = Cluster {
         dir: dir.clone(),
         conf: conf_path,
         partition: "debug",
         node,
+        fragile: "fragile",
         startup: Duration::ZERO,
     };
-    wait_for("the node to be idle", &dir, || {
+    wait_for("the nodes to be idle", &dir, || {
         cluster
             .client("sinfo")
-            .args(["--noheader", "--format=%T"])
+            .args(["--noheader", "--Node", "--format=%T"])
             .stderr(Stdio::null())
             .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "idle")
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .eq(["idle", "idle"])
+            })
     });
     let startup = clock.elapsed();
     eprintln!(
@@ -317,16 +352,26 @@ fn wait_for(what: &str, dir: &Path, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready() {
         if Instant::now() > deadline {
-            let logs: String = ["munged.out", "slurmctld.out", "slurmd.out"]
-                .iter()
-                .map(|l| {
-                    format!(
-                        "--- {l}\n{}\n",
-                        std::fs::read_to_string(dir.join(l)).unwrap_or_default()
-                    )
-                })
-                .collect();
-            panic!("the slurm test cluster: timed out waiting for {what}\n{logs}");
+            let logs: String = [
+                "munged.out",
+                "slurmctld.out",
+                "slurmd.out",
+                "slurmd-fragile.out",
+            ]
+            .iter()
+            .map(|l| {
+                format!(
+                    "--- {l}\n{}\n",
+                    std::fs::read_to_string(dir.join(l)).unwrap_or_default()
+                )
+            })
+            .collect();
+            let sinfo = Command::new("sinfo")
+                .env("SLURM_CONF", dir.join("slurm.conf"))
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            panic!("the slurm test cluster: timed out waiting for {what}\n{sinfo}\n{logs}");
         }
         std::thread::sleep(Duration::from_millis(25));
     }
