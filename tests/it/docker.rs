@@ -77,7 +77,7 @@ fn build(reference: &str, extra: &str) -> String {
 }
 
 /// The shared busybox image's repository (without tag), built once.
-fn busybox() -> &'static str {
+pub(crate) fn busybox() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let repo = format!("{}/busybox", prefix());

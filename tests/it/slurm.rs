@@ -505,3 +505,25 @@ fn jobs_left_by_a_cairn_that_died_are_cancelled_not_trusted() {
     assert!(shown.contains("JobState=CANCELLED"), "{shown}");
     assert_eq!(s.read(&format!("output/{name}.txt")), "done");
 }
+
+#[test]
+fn with_docker_on_the_nodes_what_slurm_built_is_fresh_for_the_docker_executor() {
+    let repo = crate::docker::busybox();
+    let s = Study::new();
+    s.write(
+        "project.yaml",
+        "version: \"4.0\"\nactions:\n  boxed:\n    run: busybox:v1 sh -c 'mkdir -p output && echo in a container > output/boxed.txt'\n    outputs:\n      moderately_sensitive:\n        out: output/boxed.txt\n",
+    );
+    s.write(
+        "cairn.toml",
+        &format!("[images.busybox]\ndocker = \"{repo}\"\n[slurm]\nnode-executor = \"docker\"\n"),
+    );
+    s.commit("a boxed action");
+    let r = slurm(&s, &["run_all"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.with_status("ran"), names(&["boxed"]));
+    assert_eq!(s.read("output/boxed.txt"), "in a container\n");
+    let docker = s.run(&["run_all", "--executor", "docker"]);
+    assert_eq!(docker.code, 0, "{docker:?}");
+    assert!(docker.with_status("ran").is_empty(), "{docker:?}");
+}

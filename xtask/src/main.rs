@@ -2,6 +2,7 @@
 
 mod bench_docker;
 mod bench_run;
+mod bench_slurm;
 mod bench_store;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ fn main() -> Result<()> {
             Some("run") => bench_run::run(&args[2..]),
             Some("docker") => bench_docker::run(&args[2..]),
             Some("store") => bench_store::run(&args[2..]),
-            _ => bail!("usage: cargo xtask bench <run|store|docker>"),
+            Some("slurm") => bench_slurm::run(&args[2..]),
+            _ => bail!("usage: cargo xtask bench <run|store|docker|slurm>"),
         },
         _ => {
             eprintln!("usage: cargo xtask <ci|conformance|bench>");
