@@ -79,7 +79,11 @@ fn the_cluster_starts_quickly() {
     let partitions = c.query("sinfo", &["--noheader", "--format=%P"]);
     assert_eq!(
         partitions.split_whitespace().collect::<Vec<_>>(),
-        [format!("{}*", c.partition), c.fragile.to_string()]
+        [
+            format!("{}*", c.partition),
+            c.fragile.to_string(),
+            "urgent".into()
+        ]
     );
 }
 
@@ -340,6 +344,9 @@ fn a_job_run_as_another_user_writes_files_owned_by_that_user() {
     assert_eq!(owner(&s.file("metadata/whoami.log")), NOBODY);
 }
 
+/// Held by the tests that fail or preempt the jobs of the `fragile` node.
+static FRAGILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Waits until a job whose name starts with `prefix`, other than those in
 /// `not`, is running; returns its id.
 fn running(prefix: &str, not: &[String]) -> String {
@@ -397,6 +404,7 @@ fn fail_fragile_node() {
 
 #[test]
 fn a_job_lost_with_its_node_is_resubmitted_once_then_failed() {
+    let _fragile = FRAGILE.lock().unwrap_or_else(|e| e.into_inner());
     let name = unique("lost");
     let s = one_action(
         &name,
@@ -526,4 +534,44 @@ fn with_docker_on_the_nodes_what_slurm_built_is_fresh_for_the_docker_executor() 
     let docker = s.run(&["run_all", "--executor", "docker"]);
     assert_eq!(docker.code, 0, "{docker:?}");
     assert!(docker.with_status("ran").is_empty(), "{docker:?}");
+}
+
+#[test]
+fn a_preempted_job_is_resubmitted() {
+    let _fragile = FRAGILE.lock().unwrap_or_else(|e| e.into_inner());
+    let name = unique("preempted");
+    let s = one_action(
+        &name,
+        &format!(
+            "import os, time\ntime.sleep(4)\nos.makedirs('output', exist_ok=True)\nopen('output/{name}.txt', 'w').write('done')\n"
+        ),
+        &format!("[actions.{name}]\nslurm = {{ partition = \"fragile\" }}\n"),
+    );
+    let prefix = format!("cairn-{name}-");
+    let child = command(&s, &["run_all"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = running(&prefix, &[]);
+    // A job of the higher-priority partition that needs the whole node.
+    cluster().query(
+        "sbatch",
+        &[
+            "--partition=urgent",
+            "--exclusive",
+            "--job-name=urgent",
+            "--output=/dev/null",
+            "--wrap=sleep 1",
+        ],
+    );
+    let r = ran(child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "note: Slurm job {first} ended PREEMPTED on node fragile: resubmitting {name} once"
+        )),
+        "{r:?}"
+    );
+    assert_eq!(s.read(&format!("output/{name}.txt")), "done");
 }

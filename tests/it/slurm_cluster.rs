@@ -25,7 +25,8 @@ pub struct Cluster {
     /// The default partition's node (named after the host).
     pub node: String,
     /// A partition of its own node, `fragile`, which tests that fail nodes
-    /// (`scontrol update state=down`) use, so that no other test's job dies.
+    /// (`scontrol update state=down`) or preempt jobs (from the partition
+    /// `urgent`, on the same node) use, so that no other test's job dies.
     pub fragile: &'static str,
     /// How long starting the cluster took, until the node was idle.
     pub startup: Duration,
@@ -118,6 +119,7 @@ extern "C" fn stop() {
         };
         let _ = client("scancel", &["--partition", "debug"]);
         let _ = client("scancel", &["--partition", "fragile"]);
+        let _ = client("scancel", &["--partition", "urgent"]);
         // Wait until slurmd has killed them: a job step outlives its daemon.
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline
@@ -262,6 +264,8 @@ JobAcctGatherParams=OverMemoryKill
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MailProg=/bin/true
+PreemptType=preempt/partition_prio
+PreemptMode=CANCEL
 SchedulerType=sched/builtin
 SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
@@ -276,7 +280,9 @@ InactiveLimit=0
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=2000 State=UNKNOWN
 NodeName=fragile NodeHostname={node} NodeAddr=127.0.0.1 Port={fragile} CPUs=2 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
-PartitionName=fragile Nodes=fragile MaxTime=INFINITE State=UP
+PartitionName=fragile Nodes=fragile MaxTime=INFINITE State=UP PriorityTier=1
+# A job in `urgent` cancels the jobs of `fragile` it needs the CPUs of.
+PartitionName=urgent Nodes=fragile MaxTime=INFINITE State=UP PriorityTier=2
 ",
         ctld = free_port(),
         slurmd = free_port(),
@@ -330,13 +336,17 @@ PartitionName=fragile Nodes=fragile MaxTime=INFINITE State=UP
     wait_for("the nodes to be idle", &dir, || {
         cluster
             .client("sinfo")
-            .args(["--noheader", "--Node", "--format=%T"])
+            .args(["--noheader", "--Node", "--format=%N %T"])
             .stderr(Stdio::null())
             .output()
             .is_ok_and(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .eq(["idle", "idle"])
+                let nodes: std::collections::BTreeMap<String, String> =
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .filter_map(|l| l.split_once(' '))
+                        .map(|(n, st)| (n.to_string(), st.trim().to_string()))
+                        .collect();
+                nodes.len() == 2 && nodes.values().all(|st| st == "idle")
             })
     });
     let startup = clock.elapsed();

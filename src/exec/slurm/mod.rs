@@ -7,6 +7,7 @@
 
 mod ending;
 pub mod node;
+mod sbatch;
 mod spec;
 mod watch;
 mod workspace;
@@ -117,41 +118,6 @@ impl SlurmExecutor {
             cancelled: AtomicBool::new(false),
             queued: OnceLock::new(),
         })
-    }
-
-    /// `sbatch` arguments for `action`'s job (without the script).
-    fn sbatch_args(&self, action: &str, name: &str, job: &Job) -> Vec<String> {
-        let r = self.resources.get(action).cloned().unwrap_or_default();
-        let s = &self.settings;
-        let mut args: Vec<String> = vec![
-            "--parsable".into(),
-            format!("--job-name={name}"),
-            format!("--output={}", job.log.display()),
-            "--open-mode=append".into(),
-            format!("--chdir={}", job.scratch.display()),
-            // A lost job is resubmitted by cairn, into a clean workspace.
-            "--no-requeue".into(),
-        ];
-        let mut opt = |flag: &str, value: Option<String>| {
-            if let Some(v) = value {
-                args.push(format!("--{flag}={v}"));
-            }
-        };
-        opt("partition", r.partition.or(s.partition.clone()));
-        opt("account", s.account.clone());
-        opt("qos", r.qos.or(s.qos.clone()));
-        opt("time", r.time.or(s.time.clone()));
-        opt(
-            "cpus-per-task",
-            r.cpus.map(|c| c.to_string()).or(self
-                .flags
-                .cpus
-                .map(|c| (c.ceil() as u64).max(1).to_string())),
-        );
-        opt("mem", r.mem.or(self.flags.memory.clone()));
-        args.extend(s.sbatch_args.iter().cloned());
-        args.extend(r.sbatch_args);
-        args
     }
 
     /// Submits the job and returns its id. The run's first submission is
@@ -282,7 +248,14 @@ impl Executor for SlurmExecutor {
         let name = format!("cairn-{}-{}", job.action, job.id);
         self.cancel_leftovers(&name);
         let script = self.write_job(job)?;
-        let args = self.sbatch_args(job.action, &name, job);
+        let args = sbatch::arguments(
+            &self.settings,
+            self.resources.get(job.action),
+            &self.flags,
+            &name,
+            job.log,
+            job.scratch,
+        );
         let placed = workspace::snapshot(job.workspace)?;
         let mut lost: Option<String> = None;
         for _attempt in 0..2 {
