@@ -68,6 +68,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Read YAML documents (one JSON string per line on stdin) and print, per line,
+    /// `{"ok": data}` or `{"error": message}`: for the differential YAML test
+    #[command(hide = true)]
+    YamlJson,
     /// Print the action graph
     Graph {
         #[command(flatten)]
@@ -126,10 +130,18 @@ pub enum Command {
         /// The job description written by the submitting cairn
         job: PathBuf,
     },
+    /// cairn's own plumbing, for its tests
+    #[command(hide = true)]
+    Internal {
+        #[command(subcommand)]
+        command: InternalCommand,
+    },
     /// Inspect and maintain the store
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+        #[command(flatten)]
+        project: ProjectArgs,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -210,4 +222,10 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     }
     crate::exec::engine::parse_size(s)
         .ok_or_else(|| format!("{s:?} is not a size (e.g. 500M, 20G, or a number of bytes)"))
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InternalCommand {
+    /// Installs the tracer into DIR and prints its path
+    TraceInstall { dir: PathBuf },
 }

@@ -3,18 +3,19 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use cairn_store::{ActionSpec, DERIVATION_FORMAT, Derivation, Digest, ImageSpec};
+use cairn_store::{ActionSpec, DERIVATION_FORMAT, Derivation, Digest, ImageSpec, Visible};
 
 use crate::exec::Executor;
 use crate::project::Action;
 
-/// The derivation of `action`, given the digest of its visible sources and the
-/// output-manifest digest of each action it needs.
+/// The derivation of `action`, given which sources it can see and the
+/// output-manifest digest of each action it needs. What it then looks at
+/// among those sources is not here: it is the realisation's observation set.
 pub fn derive(
     action: &Action,
     executor: &dyn Executor,
     env: &BTreeMap<String, String>,
-    sources: Digest,
+    visible: Visible,
     inputs: BTreeMap<String, Digest>,
 ) -> Result<Derivation> {
     let outputs = action
@@ -39,7 +40,7 @@ pub fn derive(
             identity: executor.identity(&action.image, &action.tag)?,
         },
         env: env.clone(),
-        sources,
+        visible,
         inputs,
     })
 }

@@ -9,7 +9,6 @@ use anyhow::{Result, bail};
 use cairn_store::Derivation;
 
 use crate::session::Session;
-use crate::sources::parse_listing;
 use crate::status::{State, evaluate};
 
 pub fn explain(session: &Session, action: &str) -> Result<ExitCode> {
@@ -71,12 +70,9 @@ pub fn explain(session: &Session, action: &str) -> Result<ExitCode> {
                     old.id().short(),
                     drv.id().short()
                 );
-                let old_listing = previous
-                    .and_then(|p| p.sources_listing)
-                    .and_then(|d| session.store.read_object(&d).ok())
-                    .map(|b| String::from_utf8_lossy(&b).into_owned());
-                let new_listing = session.sources_for(action)?.listing();
-                out.push_str(&diff(&old, drv, old_listing.as_deref(), &new_listing));
+                for l in reasons(session, action, &old, drv)? {
+                    let _ = writeln!(out, "  - {l}");
+                }
             }
             Some(_) => {
                 let _ = writeln!(
@@ -90,95 +86,85 @@ pub fn explain(session: &Session, action: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Human lines naming every field that differs between two derivations.
-pub fn diff(
+/// Why `action`, whose outputs in the project come from derivation `old`,
+/// is stale with derivation `new`: what changed in the derivation, then
+/// what changed among what it observed.
+pub fn reasons(
+    session: &Session,
+    action: &str,
     old: &Derivation,
     new: &Derivation,
-    old_listing: Option<&str>,
-    new_listing: &str,
-) -> String {
-    let mut out = String::new();
+) -> Result<Vec<String>> {
+    let mut lines = diff(old, new);
+    let observed = session
+        .state
+        .actions
+        .get(action)
+        .and_then(|p| p.key)
+        .and_then(|k| session.store.realisation(&k).ok().flatten());
+    match observed {
+        Some(r) => {
+            let sources = session.sources_for(action)?;
+            lines.extend(crate::observe::changes(action, &r.observations, &sources));
+        }
+        None if old.id() == new.id() => lines.push(
+            "what it observed is unknown: its last realisation is no longer in the store".into(),
+        ),
+        None => {}
+    }
+    if lines.is_empty() {
+        lines.push("nothing it observed: its realisation was removed from the store".into());
+    }
+    Ok(lines)
+}
+
+/// What differs between two derivations, one line per field.
+pub fn diff(old: &Derivation, new: &Derivation) -> Vec<String> {
+    let mut out = Vec::new();
     if old.format != new.format {
-        let _ = writeln!(
-            out,
-            "  - derivation format: {} → {}",
+        out.push(format!(
+            "derivation format: {} → {}",
             old.format, new.format
-        );
+        ));
     }
     if old.argv != new.argv {
-        let _ = writeln!(
-            out,
-            "  - command changed:\n      was: {}\n      now: {}",
+        out.push(format!(
+            "command changed:\n      was: {}\n      now: {}",
             old.argv.join(" "),
             new.argv.join(" ")
-        );
+        ));
     }
     if old.image != new.image {
         if old.image.reference != new.image.reference {
-            let _ = writeln!(
-                out,
-                "  - image changed: {} → {}",
+            out.push(format!(
+                "image changed: {} → {}",
                 old.image.reference, new.image.reference
-            );
+            ));
         } else {
-            let _ = writeln!(
-                out,
-                "  - image changed: {} is now {} (was {})",
+            out.push(format!(
+                "image changed: {} is now {} (was {})",
                 new.image.reference, new.image.identity, old.image.identity
-            );
+            ));
         }
     }
     if old.env != new.env {
-        let _ = writeln!(out, "  - environment changed");
+        out.push("environment changed".into());
     }
     if old.action != new.action {
-        let _ = writeln!(out, "  - output patterns changed");
+        out.push("output patterns changed".into());
     }
-    if old.sources != new.sources {
-        match old_listing {
-            Some(old_l) => {
-                let before: BTreeMap<String, String> = parse_listing(old_l).into_iter().collect();
-                let after: BTreeMap<String, String> =
-                    parse_listing(new_listing).into_iter().collect();
-                for (p, d) in &after {
-                    match before.get(p) {
-                        None => {
-                            let _ = writeln!(out, "  - source file added: {p}");
-                        }
-                        Some(o) if o != d => {
-                            let _ = writeln!(out, "  - source file changed: {p}");
-                        }
-                        _ => {}
-                    }
-                }
-                for p in before.keys().filter(|p| !after.contains_key(*p)) {
-                    let _ = writeln!(out, "  - source file removed: {p}");
-                }
-                if before == after {
-                    let _ = writeln!(out, "  - source files changed (a file's mode changed)");
-                }
-            }
-            None => {
-                let _ = writeln!(out, "  - source files changed");
-            }
-        }
+    if old.visible != new.visible {
+        out.push("declared inputs ([actions.NAME] inputs in cairn.toml) changed".into());
     }
     for (need, digest) in &new.inputs {
         match old.inputs.get(need) {
             Some(o) if o == digest => {}
-            Some(_) => {
-                let _ = writeln!(out, "  - the outputs of {need} changed");
-            }
-            None => {
-                let _ = writeln!(out, "  - now needs {need}");
-            }
+            Some(_) => out.push(format!("the outputs of {need} changed")),
+            None => out.push(format!("now needs {need}")),
         }
     }
     for need in old.inputs.keys().filter(|n| !new.inputs.contains_key(*n)) {
-        let _ = writeln!(out, "  - no longer needs {need}");
-    }
-    if out.is_empty() {
-        out.push_str("  (nothing: the derivation is identical; its realisation was removed from the store)\n");
+        out.push(format!("no longer needs {need}"));
     }
     out
 }

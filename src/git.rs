@@ -45,13 +45,17 @@ impl Git {
             .output()
             .context("running git (is it installed?)")?;
         if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let why = match stderr.trim() {
+                "" => out.status.to_string(),
+                text => text.to_string(),
+            };
             bail!(
-                "git {} failed: {}",
+                "git {} failed: {why}",
                 args.iter()
                     .map(|a| a.to_string_lossy())
                     .collect::<Vec<_>>()
                     .join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
             );
         }
         Ok(out.stdout)
@@ -85,10 +89,18 @@ impl Git {
     /// The full commit id of a revision.
     pub fn resolve(&self, rev: &str) -> Result<String> {
         let spec = format!("{rev}^{{commit}}");
-        let out = self
-            .run(["rev-parse", "--verify", "--quiet", &spec])
-            .with_context(|| format!("{rev:?} is not a commit in this repository"))?;
-        Ok(String::from_utf8_lossy(&out).trim().to_string())
+        let out = git_cmd(&self.dir)
+            .args(["rev-parse", "--verify", "--quiet", &spec])
+            .output()
+            .context("running git (is it installed?)")?;
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || id.is_empty() {
+            bail!(
+                "revision {rev:?} does not exist in the repository at {}: `git log --oneline` lists the commits",
+                self.dir.display()
+            );
+        }
+        Ok(id)
     }
 
     /// Whether the work tree differs from HEAD (untracked, not ignored files count).

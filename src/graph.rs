@@ -56,7 +56,7 @@ pub fn run(
         }
     };
     let states: HashMap<String, NodeState> =
-        crate::session::Session::open_quiet(project_dir, store, executor)
+        crate::session::Session::open_read_only(project_dir, store.store.as_deref(), executor)
             .and_then(|session| crate::status::evaluate(&session))
             .map(|evaluated| evaluated.into_iter().map(|e| (e.name, e.state)).collect())
             .unwrap_or_default();
@@ -171,9 +171,9 @@ mod tests {
 
     fn project() -> Project {
         let src = "version: 5\nactions:\n\
-            \x20 a: {run: python:v2 a.py, outputs: {highly_sensitive: {x: a.csv}}}\n\
-            \x20 'b\"q\"': {run: python:v2 b.py, needs: [a, a], outputs: {highly_sensitive: {x: b.csv}}}\n\
-            \x20 c: {run: python:v2 c.py, needs: [a, 'b\"q\"'], outputs: {highly_sensitive: {x: c.csv}}}\n";
+            \x20 a: {run: 'python:v2 a.py', outputs: {highly_sensitive: {x: a.csv}}}\n\
+            \x20 'b\"q\"': {run: 'python:v2 b.py', needs: [a, a], outputs: {highly_sensitive: {x: b.csv}}}\n\
+            \x20 c: {run: 'python:v2 c.py', needs: [a, 'b\"q\"'], outputs: {highly_sensitive: {x: c.csv}}}\n";
         project::check_source(src).project.unwrap()
     }
 

@@ -9,6 +9,7 @@ mod explain;
 mod git;
 mod graph;
 mod metalog;
+mod observe;
 mod outputs;
 mod plan;
 mod project;
@@ -20,10 +21,13 @@ mod statcache;
 mod state;
 mod status;
 mod store_cmd;
+mod trace;
 mod ui;
+mod yaml_json;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
@@ -55,13 +59,26 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { project, format } => check::run(&project.project_dir, format),
+        Command::YamlJson => yaml_json::run(),
         Command::Graph {
             project,
             store,
             executor,
             format,
         } => graph::run(&project.project_dir, &store, executor.executor, format),
-        Command::Store { command, store } => store_cmd::run(command, &store),
+        Command::Store {
+            command,
+            project,
+            store,
+        } => store_cmd::run(command, &project.project_dir, &store),
+        Command::Internal {
+            command: cli::InternalCommand::TraceInstall { dir },
+        } => {
+            let path = trace::install(&dir)
+                .with_context(|| format!("installing the tracer in {}", dir.display()))?;
+            println!("{}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => run::run(args),
         Command::SlurmJob { job } => exec::slurm::node::run(&job),
         Command::Status {
@@ -96,13 +113,5 @@ fn open(
     store: &cli::StoreArgs,
     executor: Option<cli::ExecutorKind>,
 ) -> anyhow::Result<session::Session> {
-    session::Session::open(session::SessionOptions {
-        project_dir: &project.project_dir,
-        store: store.store.as_deref(),
-        executor,
-        actions: &[],
-        commit: None,
-        docker: exec::DockerOptions::default(),
-        slurm: exec::SlurmOptions::default(),
-    })
+    session::Session::open_read_only(&project.project_dir, store.store.as_deref(), executor)
 }

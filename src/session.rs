@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cairn_store::{Derivation, Digest, Realisation, Store};
+use cairn_store::{AllSources, Derivation, Digest, Realisation, Store, Visible, realisation_key};
 
 use crate::config::Config;
 use crate::exec::{self, Executor};
@@ -36,6 +36,10 @@ pub struct Session {
     pub state: ProjectState,
     /// Keeps an exported commit tree alive while the session lasts.
     _export: Option<tempfile::TempDir>,
+    /// An empty stand-in store for a read-only session where none exists yet.
+    _empty_store: Option<tempfile::TempDir>,
+    /// The tracer, installed on first use (`Err`: why it could not be).
+    tracer: std::sync::OnceLock<std::result::Result<PathBuf, String>>,
 }
 
 /// How a session is opened.
@@ -48,31 +52,73 @@ pub struct SessionOptions<'a> {
     pub commit: Option<&'a str>,
     pub docker: exec::DockerOptions,
     pub slurm: exec::SlurmOptions,
+    /// For commands that only look (`status`, `explain`, `show`, `log`,
+    /// `graph`): no store and no `.cairn/` are created, nothing is saved,
+    /// and the project's warnings are left to `check` and `run`.
+    pub read_only: bool,
 }
 
 impl Session {
     pub fn open(opts: SessionOptions) -> Result<Session> {
-        Self::open_with(opts, true)
-    }
-
-    fn open_with(opts: SessionOptions, verbose: bool) -> Result<Session> {
+        let verbose = !opts.read_only;
         let project_dir = opts.project_dir.to_path_buf();
-        let (project, warnings) = crate::project::load(&project_dir)?;
+        // `--commit REV`: project.yaml, cairn.toml and the sources all come
+        // from REV's tree; the work tree's cairn.toml only says where this
+        // machine keeps its store.
+        let commit_git = match opts.commit {
+            Some(rev) => {
+                let g = Git::discover(&project_dir)
+                    .context("--commit needs the project to be in a git repository")?;
+                let commit = g.resolve(rev)?;
+                Some((g, commit))
+            }
+            None => None,
+        };
+        let work_config = Config::load(&project_dir)?;
+        let store_path = work_config.store_path(opts.store)?;
+        let opening = || format!("opening the store at {}", store_path.display());
+        let (store, empty_store) = if opts.read_only {
+            match Store::open_existing(&store_path).with_context(opening)? {
+                Some(store) => (store, None),
+                None => {
+                    // Nothing was ever built here: an empty store answers
+                    // every question the same way, and creates nothing.
+                    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+                    (Store::open(dir.path())?, Some(dir))
+                }
+            }
+        } else {
+            (Store::open(&store_path).with_context(opening)?, None)
+        };
+        let export = match &commit_git {
+            Some((g, commit)) => {
+                let tmp = store.scratch_dir("commit-")?;
+                g.export(commit, &tmp.path().join("tree"))?;
+                Some(tmp)
+            }
+            None => None,
+        };
+        let tree = export.as_ref().map(|t| t.path().join("tree"));
+        let (project, warnings) = match (&tree, &commit_git) {
+            (Some(tree), Some((_, commit))) => crate::project::load(tree)
+                .with_context(|| format!("reading project.yaml at commit {commit}"))?,
+            _ => crate::project::load(&project_dir)?,
+        };
         if verbose {
             for w in &warnings {
                 eprintln!("warning: {}", w.message);
             }
         }
-        let config = Config::load(&project_dir)?;
+        let config = match &tree {
+            Some(tree) => Config::load(tree)?,
+            None => work_config,
+        };
         if verbose && let Some(remote) = &config.remote {
             eprintln!(
                 "warning: cairn.toml: [remote] url = {:?} is ignored: this version of cairn has no remote cache",
                 remote.url
             );
         }
-        let store_path = config.store_path(opts.store)?;
-        let store = Store::open(&store_path)
-            .with_context(|| format!("opening the store at {}", store_path.display()))?;
         // Asking Docker which images it has takes tens of milliseconds of
         // waiting on other processes: it overlaps with scanning the sources.
         let (executor, scanned) = std::thread::scope(|s| {
@@ -89,46 +135,41 @@ impl Session {
                 )
             });
             let scanned = (|| -> Result<_> {
-                let git = Git::discover(&project_dir);
                 let outputs = AllPatterns::new(&project)?;
-                let (commit, from_commit, export, sources, sources_hashed) = match opts.commit {
-                    Some(rev) => {
-                        let g = git
-                            .as_ref()
-                            .context("--commit needs the project to be in a git repository")?;
-                        let commit = g.resolve(rev)?;
-                        let tmp = store.scratch_dir("commit-")?;
-                        let tree = tmp.path().join("tree");
-                        g.export(&commit, &tree)?;
+                match (&commit_git, &tree) {
+                    (Some((g, commit)), Some(tree)) => {
                         let mut cache = StatCache::in_memory();
-                        let sources = SourceTree::scan(&tree, None, &outputs, &mut cache)?;
-                        (Some(commit), true, Some(tmp), sources, cache.hashed)
+                        let sources = SourceTree::scan(tree, None, &outputs, &mut cache)?;
+                        Ok((
+                            Some(g.clone()),
+                            Some(commit.clone()),
+                            true,
+                            sources,
+                            cache.hashed,
+                        ))
                     }
-                    None => {
+                    _ => {
+                        let git = Git::discover(&project_dir);
                         let mut cache =
                             StatCache::load(&project_dir.join(".cairn").join("statcache"));
                         let sources =
                             SourceTree::scan(&project_dir, git.as_ref(), &outputs, &mut cache)?;
-                        if let Err(e) = cache.save() {
+                        if opts.read_only {
+                            // Hashes learnt now are learnt again by `run`.
+                        } else if let Err(e) = cache.save() {
                             eprintln!("warning: could not save the file hash cache: {e:#}");
                         }
                         let hashed = cache.hashed;
-                        (
-                            git.as_ref().and_then(Git::head),
-                            false,
-                            None,
-                            sources,
-                            hashed,
-                        )
+                        let head = git.as_ref().and_then(Git::head);
+                        Ok((git, head, false, sources, hashed))
                     }
-                };
-                Ok((git, commit, from_commit, export, sources, sources_hashed))
+                }
             })();
             let executor = executor.join().expect("choosing the executor panicked");
             (executor, scanned)
         });
         let executor = executor?;
-        let (git, commit, from_commit, export, sources, sources_hashed) = scanned?;
+        let (git, commit, from_commit, sources, sources_hashed) = scanned?;
         let state = ProjectState::load(&project_dir);
         Ok(Session {
             project_dir,
@@ -144,28 +185,41 @@ impl Session {
             sources_hashed,
             state,
             _export: export,
+            _empty_store: empty_store,
+            tracer: std::sync::OnceLock::new(),
         })
     }
 
-    /// A session for inspection that prints no warnings (the caller has
-    /// already loaded the project and reported its problems).
-    pub fn open_quiet(
+    /// A session for a command that only looks (see [`SessionOptions::read_only`]).
+    pub fn open_read_only(
         project_dir: &Path,
-        store: &crate::cli::StoreArgs,
+        store: Option<&Path>,
         executor: Option<crate::cli::ExecutorKind>,
     ) -> Result<Session> {
-        Self::open_with(
-            SessionOptions {
-                project_dir,
-                store: store.store.as_deref(),
-                executor,
-                actions: &[],
-                commit: None,
-                docker: exec::DockerOptions::default(),
-                slurm: exec::SlurmOptions::default(),
-            },
-            false,
-        )
+        Self::open(SessionOptions {
+            project_dir,
+            store,
+            executor,
+            actions: &[],
+            commit: None,
+            docker: exec::DockerOptions::default(),
+            slurm: exec::SlurmOptions::default(),
+            read_only: true,
+        })
+    }
+
+    /// The tracer's path, installed in the store's tools directory on first
+    /// use; `Err` says why it could not be installed (actions then run
+    /// untraced).
+    pub fn tracer(&self) -> std::result::Result<&Path, &str> {
+        self.tracer
+            .get_or_init(|| {
+                crate::trace::install(&self.store.tools_dir())
+                    .map_err(|e| format!("the tracer could not be installed: {e}"))
+            })
+            .as_ref()
+            .map(PathBuf::as_path)
+            .map_err(String::as_str)
     }
 
     pub fn action(&self, name: &str) -> &Action {
@@ -201,23 +255,40 @@ impl Session {
     }
 
     /// The derivation of `action` given its inputs.
-    pub fn derivation(
-        &self,
-        action: &str,
-        sources: &SourceTree,
-        inputs: BTreeMap<String, Digest>,
-    ) -> Result<Derivation> {
+    pub fn derivation(&self, action: &str, inputs: BTreeMap<String, Digest>) -> Result<Derivation> {
+        let visible = match self
+            .config
+            .actions
+            .get(action)
+            .and_then(|a| a.inputs.as_ref())
+        {
+            Some(globs) => Visible::Declared(globs.clone()),
+            None => Visible::All(AllSources::All),
+        };
         crate::derivation::derive(
             self.action(action),
             self.executor.as_ref(),
             &self.env,
-            sources.digest(),
+            visible,
             inputs,
         )
     }
 
-    /// The realisation of `id`, if the store has one.
-    pub fn realisation(&self, id: &Digest) -> Result<Option<Realisation>> {
-        Ok(self.store.realisation(id)?)
+    /// A realisation of derivation `drv` whose observations hold of
+    /// `sources` now, with its key: each path set recorded for the
+    /// derivation, most recent first, valued from the sources already
+    /// scanned (no file is read).
+    pub fn lookup(
+        &self,
+        drv: &Digest,
+        sources: &SourceTree,
+    ) -> Result<Option<(Digest, Realisation)>> {
+        for set in self.store.path_sets(drv)? {
+            let key = realisation_key(drv, &crate::observe::observe(sources, &set));
+            if let Some(r) = self.store.realisation(&key)? {
+                return Ok(Some((key, r)));
+            }
+        }
+        Ok(None)
     }
 }

@@ -1,4 +1,4 @@
-//! The source files an action can see, and their Merkle hash.
+//! The source files an action can see.
 //!
 //! Visible means what the OpenSAFELY runner copies into `/workspace`: every file
 //! of the project (in git: tracked plus untracked-but-not-ignored) except
@@ -7,10 +7,9 @@
 //! matching any action's output pattern.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
-use cairn_store::{Digest, Kind};
+use cairn_store::Digest;
 use globset::{GlobSet, GlobSetBuilder};
 
 use crate::git::Git;
@@ -36,8 +35,6 @@ pub struct SourceTree {
     /// Where the files are read from (the project, or an exported commit).
     pub root: PathBuf,
     pub files: Vec<SourceFile>,
-    /// The tree's digest, computed once.
-    digest: OnceLock<Digest>,
 }
 
 impl SourceTree {
@@ -71,7 +68,6 @@ impl SourceTree {
         Ok(SourceTree {
             root: root.to_path_buf(),
             files,
-            digest: OnceLock::new(),
         })
     }
 
@@ -87,30 +83,7 @@ impl SourceTree {
                 .filter(|f| set.is_match(&f.path))
                 .cloned()
                 .collect(),
-            digest: OnceLock::new(),
         })
-    }
-
-    /// The canonical listing: one `mode digest path` line per file.
-    pub fn listing(&self) -> String {
-        let mut s = String::with_capacity(self.files.len() * 100);
-        for f in &self.files {
-            let mode = if f.executable { "755" } else { "644" };
-            s.push_str(mode);
-            s.push(' ');
-            s.push_str(&f.digest.to_hex());
-            s.push(' ');
-            s.push_str(&f.path);
-            s.push('\n');
-        }
-        s
-    }
-
-    /// The Merkle hash of the tree: its listing hashed as a source tree.
-    pub fn digest(&self) -> Digest {
-        *self
-            .digest
-            .get_or_init(|| Kind::SourceTree.digest(self.listing().as_bytes()))
     }
 
     /// Copies every file into `dest` (reflink where the filesystem can).
@@ -126,18 +99,6 @@ impl SourceTree {
         }
         Ok(())
     }
-}
-
-/// Parses a listing written by [`SourceTree::listing`] into (path, digest) pairs.
-pub fn parse_listing(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ' ');
-            let _mode = it.next()?;
-            let digest = it.next()?.to_string();
-            Some((it.next()?.to_string(), digest))
-        })
-        .collect()
 }
 
 /// Every file under `root` except below the hidden top-level directories.
@@ -191,22 +152,5 @@ mod tests {
         assert!(is_visible("analysis/project.yaml"));
         assert!(is_visible("metadata.csv"));
         assert!(is_visible("analysis/x.py"));
-    }
-
-    #[test]
-    fn the_digest_depends_on_paths_content_and_mode() {
-        let d = Kind::Object.digest(b"x");
-        let t = |path: &str, executable| SourceTree {
-            root: PathBuf::new(),
-            files: vec![SourceFile {
-                path: path.into(),
-                digest: d,
-                executable,
-            }],
-            digest: OnceLock::new(),
-        };
-        assert_ne!(t("a", false).digest(), t("b", false).digest());
-        assert_ne!(t("a", false).digest(), t("a", true).digest());
-        assert_eq!(t("a", false).digest(), t("a", false).digest());
     }
 }

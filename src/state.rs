@@ -20,25 +20,37 @@ pub struct ProjectState {
     pub actions: BTreeMap<String, ActionState>,
     #[serde(default)]
     pub files: BTreeMap<String, FileState>,
-    /// The bytes this state was loaded from: an unchanged state is not rewritten.
+    /// What was loaded: an unchanged state is not rewritten (comparing is
+    /// much cheaper than serializing thousands of files to compare bytes).
     #[serde(skip)]
-    loaded: Vec<u8>,
+    loaded: Option<Loaded>,
 }
 
-/// The realised derivation of an action whose outputs are in the project.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Debug, Default)]
+struct Loaded {
+    actions: BTreeMap<String, ActionState>,
+    files: BTreeMap<String, FileState>,
+}
+
+/// The realisation whose outputs an action has in the project.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionState {
     pub derivation: Digest,
+    /// The realisation's key (derivation and observation set).
+    #[serde(default)]
+    pub key: Option<Digest>,
     /// The digest of that realisation's output manifest.
     #[serde(default)]
     pub manifest: Option<Digest>,
-    /// Store object holding the source listing the derivation was built from
-    /// (for `cairn explain`).
-    pub sources_listing: Option<Digest>,
+    /// The paths the action looked at, so a later run can value them
+    /// against the sources and prove the realisation current without
+    /// reading the store.
+    #[serde(default)]
+    pub observed: Option<cairn_store::PathSet>,
 }
 
 /// A materialised output file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileState {
     pub action: String,
     pub object: Digest,
@@ -92,7 +104,10 @@ impl ProjectState {
         match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<ProjectState>(&bytes) {
                 Ok(mut state) => {
-                    state.loaded = bytes;
+                    state.loaded = Some(Loaded {
+                        actions: state.actions.clone(),
+                        files: state.files.clone(),
+                    });
                     state
                 }
                 Err(e) => {
@@ -109,10 +124,14 @@ impl ProjectState {
 
     /// Writes the state atomically, if it changed.
     pub fn save(&self, project_dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self)?;
-        if bytes == self.loaded {
+        if self
+            .loaded
+            .as_ref()
+            .is_some_and(|l| l.actions == self.actions && l.files == self.files)
+        {
             return Ok(());
         }
+        let bytes = serde_json::to_vec(self)?;
         let path = Self::path(project_dir);
         let dir = path.parent().expect("state file has a parent");
         std::fs::create_dir_all(dir)?;

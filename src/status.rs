@@ -49,8 +49,8 @@ pub fn evaluate(session: &Session) -> Result<Vec<Evaluated>> {
         let (derivation, realisation) = match session.inputs_of(&name, &manifests) {
             Some(inputs) => {
                 let sources = session.sources_for(&name)?;
-                let drv = session.derivation(&name, &sources, inputs)?;
-                let r = session.realisation(&drv.id())?;
+                let drv = session.derivation(&name, inputs)?;
+                let r = session.lookup(&drv.id(), &sources)?.map(|(_, r)| r);
                 (Some(drv), r)
             }
             None => (None, None),

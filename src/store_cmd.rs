@@ -1,6 +1,6 @@
 //! `cairn store verify|gc|du`: maintenance of the store.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -8,11 +8,21 @@ use cairn_store::{GcOptions, Store, VerifyOptions};
 
 use crate::cli::{StoreArgs, StoreCommand};
 
-/// Runs one `cairn store` subcommand.
-pub fn run(command: StoreCommand, args: &StoreArgs) -> Result<ExitCode> {
-    let path = store_path(args)?;
-    let store =
-        Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
+/// Runs one `cairn store` subcommand on the store the project in
+/// `project_dir` uses (the same rule as every command: `--store`,
+/// `$CAIRN_STORE`, `[store] path` of its `cairn.toml`, the default).
+pub fn run(command: StoreCommand, project_dir: &Path, args: &StoreArgs) -> Result<ExitCode> {
+    let path = crate::config::Config::load(project_dir)?.store_path(args.store.as_deref())?;
+    let Some(store) = Store::open_existing(&path)
+        .with_context(|| format!("opening the store {}", path.display()))?
+    else {
+        // Nothing to check, collect or measure; and nothing is created.
+        println!(
+            "no store at {}: nothing has been built there yet",
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
     match command {
         StoreCommand::Verify { repair } => verify(&store, repair),
         StoreCommand::Gc {
@@ -30,23 +40,6 @@ pub fn run(command: StoreCommand, args: &StoreArgs) -> Result<ExitCode> {
         ),
         StoreCommand::Du => du(&store),
     }
-}
-
-/// `--store`, else `$CAIRN_STORE`, else `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
-pub fn store_path(args: &StoreArgs) -> Result<PathBuf> {
-    if let Some(p) = &args.store {
-        return Ok(p.clone());
-    }
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(p) = var("CAIRN_STORE") {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(p) = var("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(p).join("cairn"));
-    }
-    let home = var("HOME")
-        .context("cannot find the store: set --store, $CAIRN_STORE, $XDG_CACHE_HOME or $HOME")?;
-    Ok(PathBuf::from(home).join(".cache").join("cairn"))
 }
 
 fn verify(store: &Store, repair: bool) -> Result<ExitCode> {

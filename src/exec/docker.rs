@@ -20,6 +20,10 @@ pub const DEFAULT_REGISTRY: &str = "ghcr.io/opensafely-core";
 /// The label every container of one cairn invocation carries.
 pub const RUN_LABEL: &str = "cairn.run";
 
+/// Where the tracer and its output directory are mounted in a container.
+const CONTAINER_TRACER: &str = "/.cairn/trace";
+const CONTAINER_TRACE_DIR: &str = "/.cairn/out";
+
 /// Runs actions in Docker containers.
 pub struct DockerExecutor {
     images: BTreeMap<String, ImageConfig>,
@@ -35,6 +39,8 @@ pub struct DockerExecutor {
     run_id: String,
     /// Image ids by reference, resolved once per invocation.
     ids: Mutex<HashMap<String, String>>,
+    /// Entrypoint and command by image id, inspected once per invocation.
+    entrypoints: Mutex<HashMap<String, engine::Entrypoint>>,
     /// The cidfiles and CLI process groups of running containers.
     running: Mutex<HashMap<PathBuf, i32>>,
     /// `docker rm` processes not yet reaped.
@@ -67,6 +73,7 @@ impl DockerExecutor {
             owner,
             run_id: run_id(),
             ids: Mutex::new(HashMap::new()),
+            entrypoints: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             removing: Mutex::new(Vec::new()),
             cancelled: AtomicBool::new(false),
@@ -118,6 +125,36 @@ impl DockerExecutor {
             );
         }
         Ok(self.ids.lock().unwrap()[&reference].clone())
+    }
+
+    /// What the container of `image_id` runs given `args`: the image's
+    /// entrypoint followed by them, or, without an entrypoint, them alone
+    /// (or the image's command when there are none), as `docker run` does.
+    fn entrypoint(&self, image_id: &str, args: &[String]) -> Result<Vec<String>> {
+        let known = self.entrypoints.lock().unwrap().get(image_id).cloned();
+        let (entrypoint, command) = match known {
+            Some(e) => e,
+            None => {
+                let e = engine::entrypoint(image_id)?;
+                self.entrypoints
+                    .lock()
+                    .unwrap()
+                    .insert(image_id.to_string(), e.clone());
+                e
+            }
+        };
+        let mut program = entrypoint;
+        if args.is_empty() {
+            program.extend(command);
+        } else {
+            program.extend(args.iter().cloned());
+        }
+        if program.is_empty() {
+            bail!(
+                "the image {image_id} has no entrypoint and no command, and the action gives none"
+            );
+        }
+        Ok(program)
     }
 
     /// Removes a finished container without waiting for the engine.
@@ -174,12 +211,36 @@ impl Executor for DockerExecutor {
         for (k, v) in job.env {
             cmd.arg("--env").arg(format!("{k}={v}"));
         }
-        // The image's entrypoint receives the action's arguments.
-        cmd.arg(&image_id)
-            .args(job.argv.get(1..).unwrap_or(&[]))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
+        let args = job.argv.get(1..).unwrap_or(&[]);
+        match job.tracer {
+            // The tracer is the container's entrypoint and runs the image's
+            // own with the action's arguments, as `--init` injects its init.
+            Some(tracer) => {
+                if let Some((uid, gid)) = self.owner {
+                    chown_tree(job.trace_dir, uid, gid)?;
+                }
+                let program = self.entrypoint(&image_id, args)?;
+                cmd.arg("--mount")
+                    .arg(format!(
+                        "type=bind,source={},target={CONTAINER_TRACER},readonly",
+                        tracer.display()
+                    ))
+                    .arg("--mount")
+                    .arg(format!(
+                        "type=bind,source={},target={CONTAINER_TRACE_DIR}",
+                        job.trace_dir.display()
+                    ))
+                    .args(["--entrypoint", CONTAINER_TRACER])
+                    .arg(&image_id)
+                    .args(super::tracer_args("/workspace", CONTAINER_TRACE_DIR))
+                    .args(program);
+            }
+            // The image's entrypoint receives the action's arguments.
+            None => {
+                cmd.arg(&image_id).args(args);
+            }
+        }
+        cmd.stdout(log.try_clone()?).stderr(log).process_group(0);
 
         let mut child = {
             // Holding the lock while spawning: a concurrent cancel either

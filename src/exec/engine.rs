@@ -142,6 +142,38 @@ pub fn image_ids(references: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(ids)
 }
 
+/// An image's entrypoint and command (`Config.Entrypoint`, `Config.Cmd`).
+pub type Entrypoint = (Vec<String>, Vec<String>);
+
+/// The entrypoint and command of the image `image_id`.
+pub fn entrypoint(image_id: &str) -> Result<Entrypoint> {
+    let out = docker()
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Entrypoint}}\n{{json .Config.Cmd}}",
+            image_id,
+        ])
+        .output()
+        .context("running `docker image inspect`")?;
+    if !out.status.success() {
+        bail!(
+            "`docker image inspect {image_id}` failed: {}",
+            last_line(&String::from_utf8_lossy(&out.stderr))
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let mut field = || -> Result<Vec<String>> {
+        let line = lines.next().unwrap_or("null");
+        let v: Option<Vec<String>> = serde_json::from_str(line)
+            .with_context(|| format!("reading the entrypoint of {image_id}: {line}"))?;
+        Ok(v.unwrap_or_default())
+    };
+    Ok((field()?, field()?))
+}
+
 /// The image id of `reference`, or `None` if the engine does not have it.
 pub fn image_id(reference: &str) -> Result<Option<String>> {
     let out = docker()

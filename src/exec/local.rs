@@ -13,6 +13,10 @@ use cairn_store::Kind;
 use super::{Executor, Job, Outcome};
 use crate::config::ImageConfig;
 
+/// Where the tracer and its output directory appear inside the sandbox.
+const SANDBOX_TRACER: &str = "/.cairn-trace";
+const SANDBOX_TRACE_DIR: &str = "/.cairn-trace-out";
+
 /// The program each OpenSAFELY image runs, and the names by which an action's
 /// first argument may name that program (dropped, as the images' entrypoint does).
 const DEFAULT_PROGRAMS: &[(&str, &str, &[&str])] = &[
@@ -148,6 +152,10 @@ impl Executor for LocalExecutor {
                 }
             }
             c.arg("--bind").arg(job.workspace).arg("/workspace");
+            if let Some(tracer) = job.tracer {
+                c.arg("--ro-bind").arg(tracer).arg(SANDBOX_TRACER);
+                c.arg("--bind").arg(job.trace_dir).arg(SANDBOX_TRACE_DIR);
+            }
             c.args(["--chdir", "/workspace", "--setenv", "HOME", "/tmp"]);
             c.args([
                 "--unshare-net",
@@ -156,10 +164,27 @@ impl Executor for LocalExecutor {
                 "--unshare-uts",
             ]);
             c.args(["--die-with-parent", "--"]);
+            if job.tracer.is_some() {
+                c.arg(SANDBOX_TRACER)
+                    .args(super::tracer_args("/workspace", SANDBOX_TRACE_DIR));
+            }
             c.args(&prefix).args(args);
             c
         } else {
-            let mut c = Command::new(&prefix[0]);
+            let mut c = match job.tracer {
+                Some(tracer) => {
+                    let mut c = Command::new(tracer);
+                    let root = std::path::absolute(job.workspace)?;
+                    let out = std::path::absolute(job.trace_dir)?;
+                    c.args(super::tracer_args(
+                        &root.to_string_lossy(),
+                        &out.to_string_lossy(),
+                    ));
+                    c.arg(&prefix[0]);
+                    c
+                }
+                None => Command::new(&prefix[0]),
+            };
             c.args(&prefix[1..]).args(args);
             c.current_dir(job.workspace).env("HOME", &home);
             c

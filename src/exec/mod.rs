@@ -29,6 +29,26 @@ pub struct Job<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Where the action's stdout and stderr go.
     pub log: &'a Path,
+    /// The tracer (`cairn-trace`) to run the command under, or `None` to run
+    /// it untraced.
+    pub tracer: Option<&'a Path>,
+    /// A directory outside the workspace where the tracer writes `trace`.
+    pub trace_dir: &'a Path,
+}
+
+/// The name of the trace file in [`Job::trace_dir`].
+pub const TRACE_FILE: &str = "trace";
+
+/// The tracer's arguments for a command that sees the workspace at `root`
+/// and writes its trace into `out_dir`; the command follows.
+pub fn tracer_args(root: &str, out_dir: &str) -> Vec<String> {
+    vec![
+        "--root".into(),
+        root.into(),
+        "--out".into(),
+        format!("{out_dir}/{TRACE_FILE}"),
+        "--".into(),
+    ]
 }
 
 /// How a run ended.

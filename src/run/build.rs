@@ -1,7 +1,7 @@
 //! Building one action: a fresh workspace, the executor, output collection,
 //! and the realisation written to the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -33,10 +33,20 @@ pub enum Built {
         realisation: Realisation,
         level4: Vec<(String, String)>,
         log: Vec<u8>,
+        /// Why it ran untraced, if it did.
+        untraced: Option<String>,
     },
     /// Another process built the same derivation while this one waited.
     Elsewhere(Realisation),
     Failed(Failure),
+    /// An output of an action it needs could not be restored into the
+    /// workspace: its object is corrupt (and now quarantined) or lost. That
+    /// realisation must be built again before this action can run.
+    InputDamaged {
+        upstream: Digest,
+        path: String,
+        error: cairn_store::Error,
+    },
 }
 
 /// Why an action failed, and what was kept for the user.
@@ -66,7 +76,7 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
     let store = &session.store;
     let _lock = store.build_lock(&req.id)?;
     if !req.force
-        && let Some(r) = store.realisation(&req.id)?
+        && let Some((_, r)) = session.lookup(&req.id, req.sources)?
     {
         return Ok(Built::Elsewhere(r));
     }
@@ -94,12 +104,28 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
                     ..Failure::default()
                 }));
             }
-            store.materialize_file(entry, &ws.join(path))?;
+            match store.materialize_file(entry, &ws.join(path)) {
+                Ok(()) => {}
+                Err(
+                    error @ (cairn_store::Error::Corrupt { .. }
+                    | cairn_store::Error::MissingObject { .. }),
+                ) => {
+                    return Ok(Built::InputDamaged {
+                        upstream: up.key(),
+                        path: path.clone(),
+                        error,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     let placed = stamps(&ws)?;
 
     let log_path = scratch.path().join("action.log");
+    let trace_dir = scratch.path().join("trace");
+    std::fs::create_dir_all(&trace_dir)?;
+    let tracer = session.tracer();
     let started_at = unix_now();
     let clock = Instant::now();
     let outcome = session.executor.run(&Job {
@@ -112,6 +138,8 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
         scratch: scratch.path(),
         env: &session.env,
         log: &log_path,
+        tracer: tracer.ok(),
+        trace_dir: &trace_dir,
     })?;
     let _elapsed = clock.elapsed();
     let finished_at = unix_now();
@@ -203,9 +231,31 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
             )
         })
         .collect();
+    // What the action looked at: from its trace, valued from the sources it
+    // started with; every source when it could not be traced.
+    let trace = match tracer {
+        Ok(_) => crate::trace::load(&trace_dir.join(crate::exec::TRACE_FILE)),
+        Err(why) => crate::trace::Trace {
+            untraced: Some(why.to_string()),
+            events: Vec::new(),
+        },
+    };
+    let observations = match &trace.untraced {
+        Some(_) => crate::observe::everything(req.sources),
+        None => {
+            let inputs: HashSet<&str> = req
+                .upstream
+                .iter()
+                .flat_map(|r| r.outputs.files.keys().map(String::as_str))
+                .collect();
+            let covered = |p: &str| inputs.contains(p) || patterns.level_of(p).is_some();
+            crate::observe::reduce(&trace, req.sources, &covered)
+        }
+    };
     let realisation = Realisation {
         format: REALISATION_FORMAT,
         derivation: req.id,
+        observations,
         outputs: OutputManifest { files },
         exit_code: 0,
         started_at,
@@ -230,6 +280,7 @@ pub fn build(session: &Session, req: &Request) -> Result<Built> {
         realisation,
         level4,
         log,
+        untraced: trace.untraced,
     })
 }
 

@@ -22,6 +22,9 @@ use crate::ui::{Reporter, Status};
 
 pub use schedule::ActionOutcome;
 
+/// How many `--commit` builds of a project GC keeps, besides its work tree.
+const COMMIT_ROOTS: usize = 5;
+
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let project_dir = args.project.project_dir.clone();
     let _lock = ProjectLock::acquire(&project_dir)?;
@@ -45,6 +48,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             cpus: args.cpus,
             memory: args.memory.clone(),
         },
+        read_only: false,
     })?;
     let plan = Plan::new(&session.project, &args.actions)?;
     let forced: HashSet<String> = if args.force_run_dependencies {
@@ -61,37 +65,79 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         return dry_run(&session, &plan, &forced, args.format);
     }
 
-    let reporter = Reporter::new(args.format, plan.order.len());
-    if let Some(note) = session.executor.note() {
-        reporter.note(&note);
-    }
-    reporter.plan(&plan.order, session.executor.kind());
-    let results = schedule::execute(
-        &session,
-        &plan,
-        &schedule::Options {
-            forced: &forced,
-            jobs: args.jobs.unwrap_or_else(|| session.executor.default_jobs()),
-            continue_on_error: args.continue_on_error,
-        },
-        &reporter,
-        &cancelled,
-    );
-    reporter.finish();
-    let was_cancelled = cancelled.load(Ordering::SeqCst);
-
     let mut state = std::mem::take(&mut session.state);
     let roots_before = roots(&state);
-    let reconciled = reconcile::reconcile(&session, &plan, &results, &mut state, &reporter);
+    let mut results: BTreeMap<String, ActionOutcome> = BTreeMap::new();
+    let mut outputs_hashed = 0;
+    let mut reporter;
+    // A second round only when the store could not give back an output
+    // (corrupt or lost): its realisation is dropped and the action reruns.
+    let mut round = 0;
+    loop {
+        round += 1;
+        reporter = Reporter::new(args.format, plan.order.len());
+        if round == 1 {
+            if let Some(note) = session.executor.note() {
+                reporter.note(&note);
+            }
+            reporter.plan(&plan.order, session.executor.kind());
+        }
+        session.state = std::mem::take(&mut state);
+        let round_results = schedule::execute(
+            &session,
+            &plan,
+            &schedule::Options {
+                forced: &forced,
+                jobs: args.jobs.unwrap_or_else(|| session.executor.default_jobs()),
+                continue_on_error: args.continue_on_error,
+            },
+            &reporter,
+            &cancelled,
+        );
+        reporter.finish();
+        state = std::mem::take(&mut session.state);
+        let reconciled =
+            reconcile::reconcile(&session, &plan, &round_results, &mut state, &reporter);
+        merge_rounds(&mut results, round_results);
+        let reconciled = match reconciled {
+            Ok(r) => r,
+            Err(e) => {
+                build::finish_discards();
+                state.save(&session.project_dir)?;
+                return Err(e);
+            }
+        };
+        outputs_hashed += reconciled.hashed;
+        if reconciled.damaged.is_empty() || round == 3 || cancelled.load(Ordering::SeqCst) {
+            break;
+        }
+        for d in &reconciled.damaged {
+            reporter.note(&schedule::damage_note(&d.path, &d.action, &d.error));
+            if let Some(key) = results.get(&d.action).and_then(|o| o.key)
+                && let Err(e) = session.store.quarantine_realisation(&key)
+            {
+                reporter.note(&format!("warning: {e}"));
+            }
+        }
+    }
     build::finish_discards();
     state.save(&session.project_dir)?;
-    let outputs_hashed = reconciled?;
+    let was_cancelled = cancelled.load(Ordering::SeqCst);
     let roots_after = roots(&state);
-    if roots_after != roots_before
-        && let Err(e) = session
+    // A build of another commit gets a root of its own: the work tree's
+    // root keeps what the work tree's last run produced.
+    let rooted = match (&session.commit, session.from_commit) {
+        (Some(commit), true) => session
+            .store
+            .set_commit_root(&session.project_dir, commit, &roots_after, COMMIT_ROOTS)
+            .map(drop),
+        _ if roots_after != roots_before => session
             .store
             .set_project_root(&session.project_dir, &roots_after)
-    {
+            .map(drop),
+        _ => Ok(()),
+    };
+    if let Err(e) = rooted {
         reporter.note(&format!(
             "warning: could not register this project's outputs as a GC root: {e}"
         ));
@@ -113,8 +159,26 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     })
 }
 
+/// Folds a round's outcomes into the run's: an action that ran in an
+/// earlier round and is merely reused in a later one keeps its outcome.
+fn merge_rounds(
+    results: &mut BTreeMap<String, ActionOutcome>,
+    round: BTreeMap<String, ActionOutcome>,
+) {
+    for (a, o) in round {
+        let keep_earlier = o.status == Status::Cached
+            && results
+                .get(&a)
+                .is_some_and(|prev| prev.status == Status::Ran && prev.id == o.id);
+        if !keep_earlier {
+            results.insert(a, o);
+        }
+    }
+}
+
+/// The realisations the project's outputs come from: what GC must keep.
 fn roots(state: &crate::state::ProjectState) -> Vec<cairn_store::Digest> {
-    state.actions.values().map(|a| a.derivation).collect()
+    state.actions.values().filter_map(|a| a.key).collect()
 }
 
 /// Prints what would run and why, without running anything.
@@ -134,18 +198,27 @@ fn dry_run(
             ),
             Some(inputs) => {
                 let sources = session.sources_for(name)?;
-                let drv = session.derivation(name, &sources, inputs)?;
+                let drv = session.derivation(name, inputs)?;
                 let id = drv.id();
-                match session.realisation(&id)? {
+                match session.lookup(&id, &sources)?.map(|(_, r)| r) {
                     Some(r) if !forced.contains(name) => {
                         manifests.insert(name.clone(), r.outputs.digest());
                         ("fresh: would restore cached outputs".to_string(), Some(id))
                     }
                     Some(_) => ("would run: forced".to_string(), Some(id)),
                     None => {
-                        let why = match session.state.actions.get(name) {
-                            Some(_) => "inputs changed since its last run (see `cairn explain`)",
-                            None => "never run",
+                        let old = match session.state.actions.get(name) {
+                            Some(p) => session.store.derivation(&p.derivation)?,
+                            None => None,
+                        };
+                        let why = match (session.state.actions.get(name), old) {
+                            (None, _) => "never run".to_string(),
+                            (Some(_), Some(old)) => {
+                                crate::explain::reasons(session, name, &old, &drv)?.join("; ")
+                            }
+                            (Some(_), None) => {
+                                "its previous derivation is no longer in the store".to_string()
+                            }
                         };
                         (format!("would run: {why}"), Some(id))
                     }

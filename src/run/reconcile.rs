@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use cairn_store::{OutputEntry, Realisation};
+use rayon::prelude::*;
 
 use super::schedule::ActionOutcome;
 use crate::metalog::{self, Trailer};
@@ -24,14 +25,93 @@ enum Want<'a> {
     Keep,
 }
 
+/// An output file the project may not hold as recorded.
+struct Restore<'a> {
+    path: String,
+    action: &'a str,
+    entry: OutputEntry,
+    full: std::path::PathBuf,
+    /// The size of what the project has there now, if anything.
+    present: Option<u64>,
+    /// Whether cairn wrote this very content there before (so a difference
+    /// is the user's edit or deletion).
+    was_ours: bool,
+}
+
+struct Restored {
+    /// Whether the project's file had to be read.
+    hashed: bool,
+    how: How,
+}
+
+enum How {
+    /// The project's file already held the content.
+    AlreadyThere,
+    Written,
+    /// Highly sensitive content this store does not have.
+    Withheld,
+    /// The store's copy is corrupt (now quarantined) or missing.
+    Damaged(cairn_store::Error),
+}
+
+impl Restore<'_> {
+    fn run(&self, session: &Session) -> Result<Restored> {
+        let same_size = self.present == Some(self.entry.size);
+        if same_size && hash_file(&self.full)? == self.entry.object {
+            return Ok(Restored {
+                hashed: true,
+                how: How::AlreadyThere,
+            });
+        }
+        let how = if self.entry.level == cairn_store::HIGHLY_SENSITIVE
+            && !session.store.has_object(&self.entry.object)
+        {
+            How::Withheld
+        } else {
+            match session.store.materialize_file(&self.entry, &self.full) {
+                Ok(()) => How::Written,
+                Err(
+                    error @ (cairn_store::Error::Corrupt { .. }
+                    | cairn_store::Error::MissingObject { .. }),
+                ) => How::Damaged(error),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("writing {}", self.full.display()));
+                }
+            }
+        };
+        Ok(Restored {
+            hashed: same_size,
+            how,
+        })
+    }
+}
+
+/// What reconciling did.
+#[derive(Default)]
+pub struct Reconciled {
+    /// Files whose content had to be read.
+    pub hashed: usize,
+    /// Outputs that could not be restored because the store's copy is
+    /// corrupt (now quarantined) or lost: their actions must run again.
+    pub damaged: Vec<Damaged>,
+}
+
+/// An output the store could not give back.
+pub struct Damaged {
+    pub action: String,
+    pub path: String,
+    pub error: cairn_store::Error,
+}
+
 pub fn reconcile(
     session: &Session,
     plan: &Plan,
     results: &BTreeMap<String, ActionOutcome>,
     state: &mut ProjectState,
     reporter: &Reporter,
-) -> Result<usize> {
+) -> Result<Reconciled> {
     let mut hashed = 0;
+    let mut damaged = Vec::new();
     let dir = &session.project_dir;
     let mut desired: BTreeMap<String, Want> = BTreeMap::new();
     let mut held: HashMap<&str, Vec<(&String, &FileState)>> = HashMap::new();
@@ -64,28 +144,62 @@ pub fn reconcile(
         }
     }
 
-    // Outputs of planned actions that no planned realisation produces any more.
+    // Outputs of planned actions that no planned realisation produces any
+    // more, and of actions that project.yaml no longer has (a build of
+    // another commit leaves the work tree's actions alone).
     let planned: HashSet<&str> = plan.order.iter().map(String::as_str).collect();
+    let removed = |a: &str| !session.from_commit && !session.project.actions.contains_key(a);
     let obsolete: Vec<String> = state
         .files
         .iter()
-        .filter(|(p, f)| planned.contains(f.action.as_str()) && !desired.contains_key(*p))
+        .filter(|(p, f)| {
+            (planned.contains(f.action.as_str()) || removed(&f.action)) && !desired.contains_key(*p)
+        })
         .map(|(p, _)| p.clone())
         .collect();
+    let gone: Vec<String> = state
+        .actions
+        .keys()
+        .filter(|a| removed(a))
+        .cloned()
+        .collect();
+    for a in gone {
+        state.actions.remove(&a);
+        let log = metalog::log_path(dir, &a);
+        if log.exists() {
+            std::fs::remove_file(&log).with_context(|| format!("removing {}", log.display()))?;
+            let shown = metalog::log_path(std::path::Path::new(""), &a);
+            reporter.note(&format!(
+                "removed {}: {a} is no longer in project.yaml",
+                shown.display()
+            ));
+        }
+    }
     for p in obsolete {
         let f = state.files.remove(&p).expect("listed above");
         let full = dir.join(&p);
         if full.exists() {
             std::fs::remove_file(&full).with_context(|| format!("removing {}", full.display()))?;
-            reporter.note(&format!("removed {p}: no longer an output of {}", f.action));
+            let why = if removed(&f.action) {
+                format!(
+                    "no longer an output of {} (it is no longer in project.yaml)",
+                    f.action
+                )
+            } else {
+                format!("no longer an output of {}", f.action)
+            };
+            reporter.note(&format!("removed {p}: {why}"));
         }
     }
 
+    // Files whose stat data proves them are settled here; the rest are
+    // checked and restored in parallel (each verified on its way out of the
+    // store), then recorded in order.
+    let mut todo: Vec<Restore> = Vec::new();
     for (p, want) in desired {
         let Want::Write(action, entry) = want else {
             continue;
         };
-        let entry = &entry;
         let full = dir.join(&p);
         let previous = state.files.get(&p);
         let stamp = std::fs::metadata(&full).ok().map(|m| Stamp::of(&m));
@@ -98,43 +212,60 @@ pub fn reconcile(
             }
             continue;
         }
-        let same_content = match &stamp {
-            Some(s) if s.size == entry.size => {
-                hashed += 1;
-                hash_file(&full)? == entry.object
-            }
-            _ => false,
-        };
-        if !same_content {
-            if !session.store.has_object(&entry.object) {
+        let was_ours = previous.is_some_and(|prev| prev.object == entry.object);
+        todo.push(Restore {
+            path: p,
+            action,
+            entry,
+            full,
+            present: stamp.map(|s| s.size),
+            was_ours,
+        });
+    }
+    let done: Vec<Result<Restored>> = todo.par_iter().map(|r| r.run(session)).collect();
+    for (r, result) in todo.iter().zip(done) {
+        let restored = result?;
+        if restored.hashed {
+            hashed += 1;
+        }
+        match restored.how {
+            How::Withheld => {
                 reporter.note(&format!(
-                    "{p} is withheld: its {} content is not in this store",
-                    entry.level
+                    "{} is withheld: its {} content is not in this store",
+                    r.path, r.entry.level
                 ));
                 continue;
             }
-            if let Some(prev) = previous
-                && prev.object == entry.object
-            {
-                let what = if stamp.is_some() { "edited" } else { "deleted" };
+            How::Damaged(error) => {
+                damaged.push(Damaged {
+                    action: r.action.to_string(),
+                    path: r.path.clone(),
+                    error,
+                });
+                continue;
+            }
+            How::Written if r.was_ours => {
+                let what = if r.present.is_some() {
+                    "edited"
+                } else {
+                    "deleted"
+                };
                 reporter.note(&format!(
-                    "restored {p}: it was {what} since cairn wrote it (outputs of {action} come from the store)"
+                    "restored {}: it was {what} since cairn wrote it (outputs of {} come from the store)",
+                    r.path, r.action
                 ));
             }
-            session
-                .store
-                .materialize_file(entry, &full)
-                .with_context(|| format!("writing {}", full.display()))?;
+            How::Written | How::AlreadyThere => {}
         }
         let recorded_at_ns = now_ns();
-        let s = Stamp::of(&std::fs::metadata(&full)?);
+        let s = Stamp::of(&std::fs::metadata(&r.full)?);
         state.files.insert(
-            p.clone(),
+            r.path.clone(),
             FileState {
-                action: action.to_string(),
-                object: entry.object,
-                mode: entry.mode,
-                level: entry.level.clone(),
+                action: r.action.to_string(),
+                object: r.entry.object,
+                mode: r.entry.mode,
+                level: r.entry.level.clone(),
                 size: s.size,
                 mtime_ns: s.mtime_ns,
                 ctime_ns: s.ctime_ns,
@@ -147,26 +278,25 @@ pub fn reconcile(
     for a in &plan.order {
         let Some(o) = results.get(a) else { continue };
         write_log(session, a, o, state)?;
-        if let (Some(r), Some(id)) = (&o.realisation, o.id) {
+        if let (Some(r), Some(key)) = (&o.realisation, o.key) {
             let unchanged = state
                 .actions
                 .get(a)
-                .is_some_and(|s| s.derivation == id && s.manifest.is_some());
+                .is_some_and(|s| s.key == Some(key) && s.manifest.is_some());
             if !unchanged {
-                let listing = session.sources_for(a)?.listing();
-                let object = session.store.ingest_bytes(listing.as_bytes()).ok();
                 state.actions.insert(
                     a.clone(),
                     ActionState {
                         derivation: r.derivation,
+                        key: Some(key),
                         manifest: Some(r.outputs.digest()),
-                        sources_listing: object,
+                        observed: Some(r.observations.path_set()),
                     },
                 );
             }
         }
     }
-    Ok(hashed)
+    Ok(Reconciled { hashed, damaged })
 }
 
 /// Writes `metadata/<action>.log` when the action ran or failed now, or when
@@ -182,11 +312,11 @@ fn write_log(session: &Session, a: &str, o: &ActionOutcome, state: &ProjectState
     // Outputs the project already held: their log is in place, or is
     // rewritten from the realisation.
     let loaded;
-    let realisation = match (&o.realisation, o.manifest, o.id) {
+    let realisation = match (&o.realisation, o.manifest, o.key) {
         (Some(r), _, _) => Some(r),
         (None, Some(_), Some(_)) if path.exists() => return Ok(()),
-        (None, Some(_), Some(id)) => {
-            loaded = session.store.realisation(&id)?.map(std::sync::Arc::new);
+        (None, Some(_), Some(key)) => {
+            loaded = session.store.realisation(&key)?.map(std::sync::Arc::new);
             loaded.as_ref()
         }
         _ => None,

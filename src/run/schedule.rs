@@ -26,7 +26,10 @@ pub struct Options<'a> {
 /// What happened to one action of the plan.
 pub struct ActionOutcome {
     pub status: Status,
+    /// The derivation id (what users see as the action's identifier).
     pub id: Option<Digest>,
+    /// The key of the realisation whose outputs the action has, once known.
+    pub key: Option<Digest>,
     /// The digest of the outputs, once the action has them (ran or cached).
     pub manifest: Option<Digest>,
     /// The realisation, when it was read (not for actions whose outputs the
@@ -45,6 +48,7 @@ impl ActionOutcome {
         ActionOutcome {
             status,
             id,
+            key: None,
             manifest: None,
             realisation: None,
             message: message.into(),
@@ -92,6 +96,7 @@ pub fn execute(
     let provenance: OnceLock<Provenance> = OnceLock::new();
     let (tx, rx) = mpsc::channel::<Done>();
     let mut stopped = false;
+    let mut told_untraced = false;
     let mut forced: HashSet<String> = opts.forced.clone();
     // Withheld actions being rebuilt, and the stale actions waiting for them.
     let mut rebuild_waiters: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -105,17 +110,18 @@ pub fn execute(
                 };
                 let prepared = prepare(session, name, &manifests, forced.contains(name));
                 let (drv, sources, id) = match prepared {
-                    Ok(Prepared::InPlace(id, manifest)) => {
+                    Ok(Prepared::InPlace { id, key, manifest }) => {
                         let msg = "Reusing cached outputs";
                         reporter.finished(name, Some(&id), Status::Cached, msg);
                         manifests.insert(name.to_string(), manifest);
                         let mut o = ActionOutcome::new(Status::Cached, Some(id), msg);
+                        o.key = Some(key);
                         o.manifest = Some(manifest);
                         results.insert(name.to_string(), o);
                         release(name, &dependants, &mut waiting, &mut ready, &position);
                         continue;
                     }
-                    Ok(Prepared::Cached(id, r)) => {
+                    Ok(Prepared::Cached { id, key, r }) => {
                         let (status, msg) = if is_withheld(session, &r) {
                             (
                                 Status::Withheld,
@@ -129,6 +135,7 @@ pub fn execute(
                         let r = Arc::new(r);
                         realised.insert(name.to_string(), r.clone());
                         let mut o = ActionOutcome::new(status, Some(id), msg);
+                        o.key = Some(key);
                         o.manifest = Some(r.outputs.digest());
                         o.realisation = Some(r);
                         results.insert(name.to_string(), o);
@@ -234,12 +241,53 @@ pub fn execute(
             };
             running -= 1;
             let elapsed = start.elapsed();
+            if let Ok(Built::InputDamaged {
+                upstream,
+                path,
+                error,
+            }) = &built
+            {
+                // The needed action's outputs cannot be trusted: drop its
+                // realisation, build it again, then come back to this one.
+                let name_ref = plan.order[position[name.as_str()]].as_str();
+                let need = session
+                    .action(name_ref)
+                    .needs
+                    .iter()
+                    .find(|n| results.get(n.as_str()).and_then(|o| o.key) == Some(*upstream));
+                if let Some(n) = need
+                    && !forced.contains(n.as_str())
+                {
+                    let n = plan.order[position[n.as_str()]].as_str();
+                    reporter.note(&damage_note(path, n, error));
+                    if let Err(e) = session.store.quarantine_realisation(upstream) {
+                        reporter.note(&format!("warning: {e}"));
+                    }
+                    results.remove(n);
+                    realised.remove(n);
+                    manifests.remove(n);
+                    forced.insert(n.to_string());
+                    rebuild_waiters.entry(n).or_default().push(name_ref);
+                    *waiting.get_mut(name_ref).expect("planned") += 1;
+                    ready.insert((position[n], n));
+                    continue;
+                }
+            }
             let outcome = match built {
                 Ok(Built::Ran {
                     realisation,
                     level4,
                     log,
+                    untraced,
                 }) => {
+                    if let Some(why) = untraced
+                        && !told_untraced
+                    {
+                        told_untraced = true;
+                        reporter.note(&format!(
+                            "note: {name} ran untraced ({why}), so it depends on every file it could see (and so may other actions of this run)"
+                        ));
+                    }
                     let mut msg = format!("Completed successfully in {}", seconds(elapsed));
                     if !level4.is_empty() {
                         msg = format!(
@@ -248,6 +296,7 @@ pub fn execute(
                         );
                     }
                     let mut o = ActionOutcome::new(Status::Ran, Some(id), msg);
+                    o.key = Some(realisation.key());
                     o.manifest = Some(realisation.outputs.digest());
                     o.realisation = Some(Arc::new(realisation));
                     o.level4 = level4;
@@ -260,6 +309,7 @@ pub fn execute(
                         Some(id),
                         "Reusing outputs built meanwhile by another cairn run",
                     );
+                    o.key = Some(r.key());
                     o.manifest = Some(r.outputs.digest());
                     o.realisation = Some(Arc::new(r));
                     o
@@ -270,6 +320,11 @@ pub fn execute(
                     o.failure = Some(f);
                     o
                 }
+                Ok(Built::InputDamaged { path, error, .. }) => ActionOutcome::new(
+                    Status::Failed,
+                    Some(id),
+                    format!("input {path} could not be restored from the store: {error}"),
+                ),
                 Err(e) => ActionOutcome::new(Status::Failed, Some(id), format!("{e:#}")),
             };
             let mut o = outcome;
@@ -337,17 +392,25 @@ fn upstream_realisation<'r>(
     realised: &'r mut HashMap<String, Arc<Realisation>>,
 ) -> Option<&'r Arc<Realisation>> {
     if !realised.contains_key(name) {
-        let id = results.get(name)?.id?;
-        let r = session.store.realisation(&id).ok()??;
+        let key = results.get(name)?.key?;
+        let r = session.store.realisation(&key).ok()??;
         realised.insert(name.to_string(), Arc::new(r));
     }
     realised.get(name)
 }
 
 enum Prepared<'s> {
-    /// The project already holds this derivation's outputs: id and manifest digest.
-    InPlace(Digest, Digest),
-    Cached(Digest, Realisation),
+    /// The project already holds this realisation's outputs.
+    InPlace {
+        id: Digest,
+        key: Digest,
+        manifest: Digest,
+    },
+    Cached {
+        id: Digest,
+        key: Digest,
+        r: Realisation,
+    },
     Stale(
         cairn_store::Derivation,
         std::borrow::Cow<'s, crate::sources::SourceTree>,
@@ -364,20 +427,23 @@ fn prepare<'s>(
         .inputs_of(name, manifests)
         .expect("an action is ready only when its needs have outputs");
     let sources = session.sources_for(name)?;
-    let drv = session.derivation(name, &sources, inputs)?;
+    let drv = session.derivation(name, inputs)?;
     let id = drv.id();
     if forced {
         return Ok(Prepared::Stale(drv, sources));
     }
+    // What the project holds, proved current from the state alone: the same
+    // derivation, and the paths it looked at still hold what they held.
     if let Some(s) = session.state.actions.get(name)
         && s.derivation == id
-        && let Some(manifest) = s.manifest
-        && session.store.has_realisation(&id)
+        && let (Some(key), Some(manifest), Some(observed)) = (s.key, s.manifest, &s.observed)
+        && cairn_store::realisation_key(&id, &crate::observe::observe(&sources, observed)) == key
+        && session.store.has_realisation(&key)
     {
-        return Ok(Prepared::InPlace(id, manifest));
+        return Ok(Prepared::InPlace { id, key, manifest });
     }
-    if let Some(r) = session.realisation(&id)? {
-        return Ok(Prepared::Cached(id, r));
+    if let Some((key, r)) = session.lookup(&id, &sources)? {
+        return Ok(Prepared::Cached { id, key, r });
     }
     Ok(Prepared::Stale(drv, sources))
 }
@@ -396,6 +462,26 @@ fn release<'a>(
             ready.insert((position[d], d));
         }
     }
+}
+
+/// What the user is told when an output in the store turns out corrupt or
+/// lost: which file, what was wrong, and that its action runs again.
+pub fn damage_note(path: &str, action: &str, error: &cairn_store::Error) -> String {
+    let what = match error {
+        cairn_store::Error::Corrupt {
+            path: moved,
+            expected,
+            actual,
+        } => format!(
+            "its stored copy is corrupt (object {expected} now hashes to {actual}; moved to {})",
+            moved.display()
+        ),
+        cairn_store::Error::MissingObject { digest, .. } => {
+            format!("its stored copy (object {digest}) is missing from the store")
+        }
+        other => other.to_string(),
+    };
+    format!("warning: {path}: {what}; running {action} again")
 }
 
 pub fn seconds(d: Duration) -> String {

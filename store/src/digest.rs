@@ -18,6 +18,10 @@ pub enum Kind {
     Manifest,
     /// A Merkle tree of source files.
     SourceTree,
+    /// A derivation id and a canonical observation set: a realisation key.
+    Realisation,
+    /// The sorted names in a directory an action listed.
+    Listing,
 }
 
 impl Kind {
@@ -25,9 +29,11 @@ impl Kind {
     pub const fn context(self) -> &'static str {
         match self {
             Kind::Object => "cairn object v1",
-            Kind::Derivation => "cairn derivation v1",
+            Kind::Derivation => "cairn derivation v2",
             Kind::Manifest => "cairn output manifest v1",
             Kind::SourceTree => "cairn source tree v1",
+            Kind::Realisation => "cairn realisation v2",
+            Kind::Listing => "cairn directory listing v1",
         }
     }
 

@@ -101,6 +101,10 @@ pub enum Error {
     /// A derivation asked for does not exist.
     #[error("derivation {id} is not in the store")]
     UnknownDerivation { id: Digest },
+
+    /// A realisation asked for does not exist.
+    #[error("realisation {key} is not in the store")]
+    UnknownRealisation { key: Digest },
 }
 
 impl Error {

@@ -22,8 +22,8 @@ pub const TMP_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// What GC keeps besides the roots.
 #[derive(Clone, Debug, Default)]
 pub struct GcOptions {
-    /// Also keep unrooted derivations used within this age (by their
-    /// realisation's last use, else the derivation's recording time).
+    /// Also keep unrooted realisations used within this age (by their last
+    /// use; an unrealised derivation by its recording time).
     pub max_age: Option<Duration>,
     /// Keep unrooted derivations, most recently used first, only while the
     /// objects kept stay under this many bytes. Roots are always kept.
@@ -57,7 +57,9 @@ pub struct GcReport {
 /// What the mark phase keeps.
 #[derive(Default)]
 struct Mark {
+    /// Realisation keys (and ids of unrealised derivations).
     ids: HashSet<Digest>,
+    derivations: HashSet<Digest>,
     objects: HashSet<Digest>,
     bytes: u64,
 }
@@ -65,6 +67,7 @@ struct Mark {
 impl Mark {
     fn keep(&mut self, c: &Candidate, sizes: &HashMap<Digest, u64>) {
         self.ids.insert(c.id);
+        self.derivations.extend(c.derivation);
         for o in &c.objects {
             if self.objects.insert(*o) {
                 self.bytes += sizes.get(o).copied().unwrap_or(0);
@@ -87,6 +90,7 @@ impl Mark {
 
 struct Candidate {
     id: Digest,
+    derivation: Option<Digest>,
     last_used: SystemTime,
     objects: Vec<Digest>,
 }
@@ -115,25 +119,41 @@ impl Store {
 
         let drvs = self.layout.list_records(RecordKind::Derivation)?;
         let reals = self.layout.list_records(RecordKind::Realisation)?;
+        let path_sets = self.layout.list_records(RecordKind::PathSets)?;
+        // One candidate per realisation (by key), keeping its derivation, the
+        // derivation's path sets and its objects; a derivation with no
+        // realisation is a candidate of its own, with nothing else to keep.
         let mut candidates: HashMap<Digest, Candidate> = HashMap::new();
-        for (id, path) in drvs.found.iter().chain(&reals.found) {
-            let last_used = mtime(path);
-            let c = candidates.entry(*id).or_insert(Candidate {
-                id: *id,
-                last_used,
+        let mut realised: HashSet<Digest> = HashSet::new();
+        for (key, path) in &reals.found {
+            let mut c = Candidate {
+                id: *key,
+                derivation: None,
+                last_used: mtime(path),
                 objects: Vec::new(),
-            });
-            c.last_used = c.last_used.max(last_used);
-        }
-        for (id, path) in &reals.found {
-            // An unreadable realisation marks nothing; verify reports it.
-            let Ok(Some(text)) = read_record(path) else {
-                continue;
             };
-            if let Ok(r) = parse_realisation(path, id, &text) {
-                let c = candidates.get_mut(id).expect("listed above");
+            // An unreadable realisation marks nothing; verify reports it.
+            if let Ok(Some(text)) = read_record(path)
+                && let Ok(r) = parse_realisation(path, key, &text)
+            {
+                c.derivation = Some(r.derivation);
                 c.objects = r.outputs.files.values().map(|e| e.object).collect();
                 c.objects.extend(r.log);
+                realised.insert(r.derivation);
+            }
+            candidates.insert(*key, c);
+        }
+        for (id, path) in &drvs.found {
+            if !realised.contains(id) {
+                candidates.insert(
+                    *id,
+                    Candidate {
+                        id: *id,
+                        derivation: Some(*id),
+                        last_used: mtime(path),
+                        objects: Vec::new(),
+                    },
+                );
             }
         }
 
@@ -173,27 +193,36 @@ impl Store {
         }
         let Mark {
             ids: keep_ids,
+            derivations: keep_drvs,
             objects: keep_objects,
             bytes,
         } = mark;
-        report.kept_derivations = keep_ids.len() as u64;
+        report.kept_derivations = keep_drvs.len() as u64;
         report.kept_bytes = bytes;
 
         let mut doomed: Vec<PathBuf> = Vec::new();
-        for (id, path) in &reals.found {
-            if !keep_ids.contains(id) {
+        for (key, path) in &reals.found {
+            if !keep_ids.contains(key) {
                 report.removed_realisations += 1;
                 report.freed_bytes += size_of(path);
                 doomed.push(path.clone());
             }
         }
+        for (id, path) in &path_sets.found {
+            if !keep_drvs.contains(id) {
+                report.freed_bytes += size_of(path);
+                doomed.push(path.clone());
+            }
+        }
         for (id, path) in &drvs.found {
-            if !keep_ids.contains(id) {
+            if !keep_drvs.contains(id) {
                 report.removed_derivations += 1;
                 report.freed_bytes += size_of(path);
                 doomed.push(path.clone());
             }
         }
+        // Records of earlier formats are never read again.
+        doomed.extend(self.layout.obsolete_dirs());
         for (d, path) in &objects.found {
             if keep_objects.contains(d) {
                 report.kept_objects += 1;

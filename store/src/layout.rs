@@ -27,14 +27,20 @@ const CACHEDIR_TAG: &str = "CACHEDIR.TAG";
 const GITIGNORE: &str = ".gitignore";
 const LOCK: &str = "lock";
 const OBJECTS: &str = "objects-v1";
-const DRV: &str = "drv-v1";
-const REAL: &str = "real-v1";
+const DRV: &str = "drv-v2";
+const REAL: &str = "real-v2";
+const PATHS: &str = "paths-v1";
+const TOOLS: &str = "tools-v1";
 const ROOTS: &str = "roots-v1";
 const LOCKS: &str = "locks-v1";
 const QUARANTINE: &str = "quarantine";
 const TMP: &str = "tmp";
 
-const DIRS: [&str; 7] = [OBJECTS, DRV, REAL, ROOTS, LOCKS, QUARANTINE, TMP];
+const DIRS: [&str; 8] = [OBJECTS, DRV, PATHS, REAL, ROOTS, LOCKS, QUARANTINE, TMP];
+
+/// Record directories of earlier formats. Their records are never read (their
+/// keys mean something else); GC removes them, objects stay.
+pub(crate) const OBSOLETE_DIRS: [&str; 2] = ["drv-v1", "real-v1"];
 
 const CACHEDIR_TAG_TEXT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # This file is a cache directory tag created by cairn.\n\
@@ -44,6 +50,9 @@ const CACHEDIR_TAG_TEXT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RecordKind {
     Derivation,
+    /// A derivation's path sets, named by the derivation id.
+    PathSets,
+    /// Named by the realisation key.
     Realisation,
 }
 
@@ -80,6 +89,11 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Whether a complete store layout (its `VERSION` file) is at `root`.
+    pub(crate) fn exists_at(root: &Path) -> bool {
+        root.join(VERSION).is_file()
+    }
+
     fn create(&self, version_path: &Path) -> Result<()> {
         // A half-created store (a crash before VERSION was written) holds only
         // our own names; anything else means the user pointed us at the wrong place.
@@ -87,6 +101,7 @@ impl Layout {
             let name = entry.at(&self.root)?.file_name();
             let name = name.to_string_lossy();
             let ours = DIRS.contains(&name.as_ref())
+                || name == TOOLS
                 || [CACHEDIR_TAG, GITIGNORE, LOCK].contains(&name.as_ref());
             if !ours {
                 return Err(Error::NotAStore {
@@ -144,6 +159,12 @@ impl Layout {
         self.root.join(TMP)
     }
 
+    /// Where helper programs cairn installs (its tracer) live, named by
+    /// their hash. Not in `tmp/`: a run may be using them while GC sweeps.
+    pub(crate) fn tools_dir(&self) -> PathBuf {
+        self.root.join(TOOLS)
+    }
+
     pub(crate) fn quarantine_dir(&self) -> PathBuf {
         self.root.join(QUARANTINE)
     }
@@ -161,8 +182,18 @@ impl Layout {
     pub(crate) fn records_dir(&self, kind: RecordKind) -> PathBuf {
         self.root.join(match kind {
             RecordKind::Derivation => DRV,
+            RecordKind::PathSets => PATHS,
             RecordKind::Realisation => REAL,
         })
+    }
+
+    /// Record directories of earlier formats that are present.
+    pub(crate) fn obsolete_dirs(&self) -> Vec<PathBuf> {
+        OBSOLETE_DIRS
+            .iter()
+            .map(|d| self.root.join(d))
+            .filter(|p| p.is_dir())
+            .collect()
     }
 
     pub(crate) fn record_path(&self, kind: RecordKind, id: &Digest) -> PathBuf {

@@ -10,9 +10,11 @@
 //! CACHEDIR.TAG  .gitignore   backup tools and git skip the store
 //! lock                       flock: shared by every open Store, exclusive for GC
 //! objects-v1/ab/<64 hex>     file contents, read-only (0444), named by digest
-//! drv-v1/<64 hex>.toml       derivations (canonical TOML), named by id
-//! real-v1/<64 hex>.toml      realisations, named by the derivation they realise
-//! roots-v1/<name>.toml       GC roots (a project's current derivations)
+//! drv-v2/<64 hex>.toml       derivations (canonical TOML), named by id
+//! paths-v1/<64 hex>.toml     a derivation's path sets, most recent first
+//! real-v2/<64 hex>.toml      realisations, named by their key (derivation
+//!                            id + observation set)
+//! roots-v1/<name>.toml       GC roots (realisation keys a project uses)
 //! locks-v1/<64 hex>.lock     per-derivation build locks
 //! quarantine/                what `verify` moved aside
 //! tmp/                       staging and scratch, on the objects' filesystem
@@ -62,9 +64,10 @@ pub use layout::LAYOUT_VERSION;
 pub use lock::BuildLock;
 pub use object::hash_file;
 pub use record::{
-    ActionSpec, DERIVATION_FORMAT, Derivation, HIGHLY_SENSITIVE, ImageSpec, OutputEntry,
-    OutputManifest, PRIVACY_LEVELS, REALISATION_FORMAT, Realisation, check_relative_path,
-    from_toml, to_canonical,
+    ActionSpec, AllSources, DERIVATION_FORMAT, Derivation, HIGHLY_SENSITIVE, ImageSpec, Look,
+    MAX_PATH_SETS, ObservationSet, Observed, OutputEntry, OutputManifest, PATH_SETS_FORMAT,
+    PRIVACY_LEVELS, PathSet, PathSets, REALISATION_FORMAT, Realisation, Visible,
+    check_relative_path, from_toml, realisation_key, to_canonical,
 };
 pub use roots::{ROOT_FORMAT, Root};
 pub use store::Store;

@@ -5,6 +5,8 @@
 //! never on field declaration order or map insertion order.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -12,9 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Digest, Kind};
 
 /// The format version written into every derivation.
-pub const DERIVATION_FORMAT: u32 = 1;
+pub const DERIVATION_FORMAT: u32 = 2;
 /// The format version written into every realisation.
-pub const REALISATION_FORMAT: u32 = 1;
+pub const REALISATION_FORMAT: u32 = 2;
+/// The format version of a derivation's path-set record.
+pub const PATH_SETS_FORMAT: u32 = 1;
+/// How many path sets a derivation keeps, most recent first.
+pub const MAX_PATH_SETS: usize = 8;
 
 /// Privacy levels of outputs, as named in `project.yaml`.
 pub const PRIVACY_LEVELS: [&str; 3] = [
@@ -23,8 +29,10 @@ pub const PRIVACY_LEVELS: [&str; 3] = [
     "minimally_sensitive",
 ];
 
-/// Everything that can change an action's outputs, and nothing that cannot.
-/// Its id is the BLAKE3 (context `cairn derivation v1`) of its canonical TOML.
+/// Everything known before an action runs that can change its outputs, and
+/// nothing that cannot. Its id is the BLAKE3 (context `cairn derivation v2`)
+/// of its canonical TOML. What the action then looks at among its sources is
+/// its [`ObservationSet`], the second level of the key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Derivation {
     pub format: u32,
@@ -34,10 +42,236 @@ pub struct Derivation {
     pub image: ImageSpec,
     /// The environment the action sees, fixed by the executor.
     pub env: BTreeMap<String, String>,
-    /// Merkle hash of the source files the action can see.
-    pub sources: Digest,
+    /// Which sources are placed in the workspace.
+    pub visible: Visible,
     /// For each action in `needs`: the digest of its output manifest.
     pub inputs: BTreeMap<String, Digest>,
+}
+
+/// Which of the project's source files an action's workspace holds: every
+/// visible file (`visible = "all"`), or those matching the patterns declared
+/// in `cairn.toml` (`visible = ["analysis/*.do"]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Visible {
+    All(AllSources),
+    Declared(Vec<String>),
+}
+
+/// The one value of [`Visible::All`], written `"all"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllSources {
+    All,
+}
+
+/// What a path of the workspace held when the action started, as far as the
+/// action looked at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Observed {
+    /// A regular file with this content (it was opened, read, executed,
+    /// stat'ed or probed).
+    File(Digest),
+    /// The same, executable.
+    Executable(Digest),
+    /// A directory (stat'ed or looked up, not listed).
+    Dir,
+    /// A directory whose sorted entry names hash to this (it was listed).
+    Listing(Digest),
+    /// Nothing (the action looked for it and found nothing).
+    Absent,
+}
+
+impl fmt::Display for Observed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Observed::File(d) => write!(f, "file {d}"),
+            Observed::Executable(d) => write!(f, "file+x {d}"),
+            Observed::Dir => f.write_str("dir"),
+            Observed::Listing(d) => write!(f, "dir {d}"),
+            Observed::Absent => f.write_str("absent"),
+        }
+    }
+}
+
+impl FromStr for Observed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Observed, String> {
+        let digest = |d: &str| {
+            d.parse::<Digest>()
+                .map_err(|e| format!("{s:?}: bad digest: {e}"))
+        };
+        match s.split_once(' ') {
+            None if s == "dir" => Ok(Observed::Dir),
+            None if s == "absent" => Ok(Observed::Absent),
+            Some(("file", d)) => Ok(Observed::File(digest(d)?)),
+            Some(("file+x", d)) => Ok(Observed::Executable(digest(d)?)),
+            Some(("dir", d)) => Ok(Observed::Listing(digest(d)?)),
+            _ => Err(format!(
+                "{s:?} is not an observation (file <digest>, file+x <digest>, dir, dir <digest>, absent)"
+            )),
+        }
+    }
+}
+
+impl Serialize for Observed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Observed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Observed, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How an action looked at a path: at what it held (`Read`), or at the
+/// names in it (`List`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Look {
+    Read,
+    List,
+}
+
+/// What an action saw of its workspace's sources, path by path: the second
+/// level of its cache key. Paths are `/`-separated and relative to the
+/// workspace (`""` is the workspace itself).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservationSet {
+    /// Paths opened, executed, stat'ed or probed.
+    pub read: BTreeMap<String, Observed>,
+    /// Directories listed.
+    pub listed: BTreeMap<String, Observed>,
+    /// Set when the action could not be traced: the set then holds every
+    /// visible file and directory instead of what it looked at.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub untraced: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ObservationSet {
+    /// The paths, without their values.
+    pub fn path_set(&self) -> PathSet {
+        PathSet {
+            read: self.read.keys().cloned().collect(),
+            listed: self.listed.keys().cloned().collect(),
+            untraced: self.untraced,
+        }
+    }
+
+    /// Every observation, as `(path, how, what)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Look, Observed)> {
+        self.read
+            .iter()
+            .map(|(p, o)| (p.as_str(), Look::Read, *o))
+            .chain(
+                self.listed
+                    .iter()
+                    .map(|(p, o)| (p.as_str(), Look::List, *o)),
+            )
+    }
+}
+
+/// An observation set without its values: which paths an action looked at,
+/// and how. Stored per derivation, so that the values can be read off the
+/// current sources before anything runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PathSet {
+    pub read: Vec<String>,
+    pub listed: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub untraced: bool,
+}
+
+/// The path sets seen for one derivation, most recent first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathSets {
+    pub format: u32,
+    pub derivation: Digest,
+    pub sets: Vec<PathSet>,
+}
+
+impl PathSets {
+    /// Puts `set` first (moving it if it is there) and drops the oldest
+    /// beyond [`MAX_PATH_SETS`]. Returns whether anything changed.
+    pub fn promote(&mut self, set: PathSet) -> bool {
+        if self.sets.first() == Some(&set) {
+            return false;
+        }
+        self.sets.retain(|s| *s != set);
+        self.sets.insert(0, set);
+        self.sets.truncate(MAX_PATH_SETS);
+        true
+    }
+
+    /// Adds the sets of `other` that are not here, after these (a merge of
+    /// two stores' knowledge, the local order first).
+    pub fn merge(&mut self, other: &PathSets) {
+        for set in &other.sets {
+            if !self.sets.contains(set) {
+                self.sets.push(set.clone());
+            }
+        }
+        self.sets.truncate(MAX_PATH_SETS);
+    }
+
+    /// Checks what a record from disk or an archive must satisfy.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format != PATH_SETS_FORMAT {
+            return Err(format!(
+                "path-set format {} (this cairn reads {PATH_SETS_FORMAT})",
+                self.format
+            ));
+        }
+        if self.sets.len() > MAX_PATH_SETS {
+            return Err(format!(
+                "{} path sets (at most {MAX_PATH_SETS})",
+                self.sets.len()
+            ));
+        }
+        for set in &self.sets {
+            for p in set.read.iter().chain(&set.listed) {
+                if !p.is_empty() {
+                    check_relative_path(p).map_err(|why| format!("path {p:?}: {why}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The realisation key of derivation `drv` observed as `observations`.
+///
+/// The observation set is hashed in a canonical binary form rather than as
+/// TOML: a no-op run computes one key per action, and this is on its path.
+/// Entries come in path order (the maps are sorted), each tagged with how
+/// the path was looked at, its length-prefixed bytes and its value.
+pub fn realisation_key(drv: &Digest, observations: &ObservationSet) -> Digest {
+    let mut h = Kind::Realisation.hasher();
+    h.update(drv.as_bytes());
+    for (look, map) in [(b'r', &observations.read), (b'l', &observations.listed)] {
+        for (path, value) in map {
+            h.update(&[look]);
+            h.update(&(path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            match value {
+                Observed::File(d) => h.update(b"f").update(d.as_bytes()),
+                Observed::Executable(d) => h.update(b"x").update(d.as_bytes()),
+                Observed::Dir => h.update(b"d"),
+                Observed::Listing(d) => h.update(b"L").update(d.as_bytes()),
+                Observed::Absent => h.update(b"a"),
+            };
+        }
+        h.update(b"\0");
+    }
+    h.update(&[u8::from(observations.untraced)]);
+    h.finalize().into()
 }
 
 /// The action's name and output patterns by privacy level.
@@ -100,6 +334,9 @@ pub struct Realisation {
     pub format: u32,
     /// The derivation this realises.
     pub derivation: Digest,
+    /// What the action saw of its sources; with `derivation`, the key this
+    /// realisation is filed under.
+    pub observations: ObservationSet,
     pub outputs: OutputManifest,
     pub exit_code: i32,
     /// Unix seconds.
@@ -133,6 +370,12 @@ impl Realisation {
         to_canonical(self)
     }
 
+    /// The key this realisation is filed under: its derivation and what
+    /// the action observed.
+    pub fn key(&self) -> Digest {
+        realisation_key(&self.derivation, &self.observations)
+    }
+
     /// Checks what a record read from disk or from an archive must satisfy
     /// before anything acts on it: a known format, safe relative paths,
     /// recorded modes and privacy levels only.
@@ -142,6 +385,11 @@ impl Realisation {
                 "realisation format {} (this cairn reads {REALISATION_FORMAT})",
                 self.format
             ));
+        }
+        for (path, _, _) in self.observations.iter() {
+            if !path.is_empty() {
+                check_relative_path(path).map_err(|why| format!("observed {path:?}: {why}"))?;
+            }
         }
         for (path, entry) in &self.outputs.files {
             check_relative_path(path).map_err(|why| format!("output {path:?}: {why}"))?;
@@ -230,7 +478,7 @@ mod tests {
                 identity: "sha256:00".into(),
             },
             env: BTreeMap::from([("TZ".into(), "UTC".into())]),
-            sources: Kind::SourceTree.digest(b""),
+            visible: Visible::All(AllSources::All),
             inputs: BTreeMap::new(),
         }
     }
@@ -251,5 +499,65 @@ mod tests {
         let mut e = d.clone();
         e.argv.push("--x".into());
         assert_ne!(d.id(), e.id());
+    }
+}
+
+#[cfg(test)]
+mod observation_tests {
+    use super::*;
+
+    #[test]
+    fn observations_print_and_parse() {
+        let d = Kind::Object.digest(b"x");
+        for o in [
+            Observed::File(d),
+            Observed::Executable(d),
+            Observed::Dir,
+            Observed::Listing(d),
+            Observed::Absent,
+        ] {
+            assert_eq!(o.to_string().parse::<Observed>().unwrap(), o);
+        }
+        assert!("file nothex".parse::<Observed>().is_err());
+        assert!("symlink".parse::<Observed>().is_err());
+    }
+
+    #[test]
+    fn the_key_depends_on_every_observation() {
+        let drv = Kind::Derivation.digest(b"d");
+        let mut o = ObservationSet::default();
+        o.read
+            .insert("a.py".into(), Observed::File(Kind::Object.digest(b"1")));
+        let k1 = realisation_key(&drv, &o);
+        o.read.insert("b.py".into(), Observed::Absent);
+        let k2 = realisation_key(&drv, &o);
+        o.listed
+            .insert("".into(), Observed::Listing(Kind::Listing.digest(b"")));
+        let k3 = realisation_key(&drv, &o);
+        assert!(k1 != k2 && k2 != k3 && k1 != k3);
+        let back: ObservationSet = from_toml(&to_canonical(&o)).unwrap();
+        assert_eq!(realisation_key(&drv, &back), k3);
+    }
+
+    #[test]
+    fn path_sets_keep_the_most_recent_first_and_are_bounded() {
+        let mut sets = PathSets {
+            format: PATH_SETS_FORMAT,
+            derivation: Kind::Derivation.digest(b"d"),
+            sets: Vec::new(),
+        };
+        let set = |n: usize| PathSet {
+            read: vec![format!("f{n}")],
+            ..PathSet::default()
+        };
+        for n in 0..MAX_PATH_SETS + 3 {
+            assert!(sets.promote(set(n)));
+        }
+        assert_eq!(sets.sets.len(), MAX_PATH_SETS);
+        assert_eq!(sets.sets[0], set(MAX_PATH_SETS + 2));
+        assert!(!sets.promote(set(MAX_PATH_SETS + 2)));
+        assert!(sets.promote(set(5)));
+        assert_eq!(sets.sets[0], set(5));
+        assert_eq!(sets.sets.len(), MAX_PATH_SETS);
     }
 }

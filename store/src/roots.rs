@@ -23,7 +23,7 @@ pub struct Root {
     pub name: String,
     /// The project directory this root belongs to, if one was given.
     pub project: Option<PathBuf>,
-    /// Derivations kept by this root, sorted.
+    /// Realisation keys kept by this root, sorted.
     pub ids: Vec<Digest>,
     /// Unix seconds of the last update.
     pub updated_at: i64,
@@ -46,11 +46,42 @@ impl Store {
     /// records the project's path so GC drops the root once the project is
     /// gone. Returns the root's name (derived from the absolute path).
     pub fn set_project_root(&self, project: &Path, ids: &[Digest]) -> Result<String> {
-        let abs = std::path::absolute(project).at(project)?;
-        let mut h = blake3::Hasher::new_derive_key("cairn project root v1");
-        h.update(abs.as_os_str().as_encoded_bytes());
-        let name = format!("project-{}", &h.finalize().to_hex()[..32]);
+        let (abs, name) = project_root_name(project)?;
         self.write_root(&name, Some(abs), ids)?;
+        Ok(name)
+    }
+
+    /// Sets the GC root of a build of the project at `project` from the tree
+    /// of `commit` (`cairn run --commit`), beside the project's own root,
+    /// which it never replaces. Only the `keep` most recently updated commit
+    /// roots of a project are kept: older ones are removed, so their
+    /// realisations become collectable. Returns the root's name.
+    pub fn set_commit_root(
+        &self,
+        project: &Path,
+        commit: &str,
+        ids: &[Digest],
+        keep: usize,
+    ) -> Result<String> {
+        let (abs, base) = project_root_name(project)?;
+        let short: String = commit
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect();
+        let name = format!("{base}-commit-{short}");
+        self.write_root(&name, Some(abs), ids)?;
+        let prefix = format!("{base}-commit-");
+        let mut commits: Vec<Root> = self
+            .roots()?
+            .into_iter()
+            .filter(|r| r.name.starts_with(&prefix))
+            .collect();
+        // Newest first; the root just written is always kept.
+        commits.sort_by_key(|r| (r.name != name, std::cmp::Reverse(r.updated_at)));
+        for old in commits.iter().skip(keep.max(1)) {
+            self.remove_root(&old.name)?;
+        }
         Ok(name)
     }
 
@@ -106,6 +137,15 @@ impl Store {
             RECORD_MODE,
         )
     }
+}
+
+/// A project's absolute path and the name of its root (derived from the path).
+fn project_root_name(project: &Path) -> Result<(PathBuf, String)> {
+    let abs = std::path::absolute(project).at(project)?;
+    let mut h = blake3::Hasher::new_derive_key("cairn project root v1");
+    h.update(abs.as_os_str().as_encoded_bytes());
+    let name = format!("project-{}", &h.finalize().to_hex()[..32]);
+    Ok((abs, name))
 }
 
 pub(crate) fn unix_now() -> i64 {

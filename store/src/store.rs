@@ -12,7 +12,9 @@ use crate::durable;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{Layout, RecordKind};
 use crate::lock::{self, BuildLock};
-use crate::record::{Derivation, Realisation, from_toml};
+use crate::record::{
+    Derivation, PATH_SETS_FORMAT, PathSet, PathSets, Realisation, from_toml, to_canonical,
+};
 
 /// Records and roots are read-only files, like objects.
 pub(crate) const RECORD_MODE: u32 = 0o444;
@@ -50,6 +52,23 @@ impl Store {
             lock,
             gate: RwLock::new(()),
         })
+    }
+
+    /// Opens the store at `root` if one is there, creating nothing: for
+    /// commands that only look. `None` when the directory is absent or holds
+    /// no store yet.
+    pub fn open_existing(root: impl AsRef<Path>) -> Result<Option<Store>> {
+        let root = root.as_ref();
+        if !Layout::exists_at(root) {
+            return Ok(None);
+        }
+        Store::open(root).map(Some)
+    }
+
+    /// A directory for helper programs that actions run under (outside
+    /// every workspace, on the store's filesystem).
+    pub fn tools_dir(&self) -> PathBuf {
+        self.layout.tools_dir()
     }
 
     /// The store's directory.
@@ -146,14 +165,13 @@ impl Store {
         parse_derivation(&path, id, &text).map(Some)
     }
 
-    /// Records (or atomically replaces) the realisation of `r.derivation`.
-    /// Every object it names must be in the store, except the objects of
-    /// highly sensitive outputs, which may be withheld.
+    /// Records (or atomically replaces) the realisation `r`, under its key
+    /// ([`Realisation::key`]), and puts its path set first among its
+    /// derivation's. Every object it names must be in the store, except the
+    /// objects of highly sensitive outputs, which may be withheld.
     pub fn put_realisation(&self, r: &Realisation) -> Result<()> {
         let _shared = self.shared();
-        let path = self
-            .layout
-            .record_path(RecordKind::Realisation, &r.derivation);
+        let path = self.layout.record_path(RecordKind::Realisation, &r.key());
         r.validate().map_err(|reason| Error::BadRecord {
             path: path.clone(),
             reason,
@@ -184,11 +202,82 @@ impl Store {
             &path,
             r.to_canonical().as_bytes(),
             RECORD_MODE,
+        )?;
+        self.add_path_set(&r.derivation, r.observations.path_set())
+    }
+
+    /// The path sets recorded for derivation `drv`, most recent first.
+    pub fn path_sets(&self, drv: &Digest) -> Result<Vec<PathSet>> {
+        Ok(self
+            .path_sets_record(drv)?
+            .map(|p| p.sets)
+            .unwrap_or_default())
+    }
+
+    pub(crate) fn path_sets_record(&self, drv: &Digest) -> Result<Option<PathSets>> {
+        let path = self.layout.record_path(RecordKind::PathSets, drv);
+        let Some(text) = read_record(&path)? else {
+            return Ok(None);
+        };
+        parse_path_sets(&path, drv, &text).map(Some)
+    }
+
+    /// Puts `set` first among derivation `drv`'s path sets. Two writers at
+    /// once may lose one's update: that loses a cache hit, never correctness.
+    pub fn add_path_set(&self, drv: &Digest, set: PathSet) -> Result<()> {
+        let mut record = match self.path_sets_record(drv) {
+            Ok(Some(r)) => r,
+            // An unreadable record is replaced: it only speeds up lookups.
+            Ok(None) | Err(_) => PathSets {
+                format: PATH_SETS_FORMAT,
+                derivation: *drv,
+                sets: Vec::new(),
+            },
+        };
+        if record.promote(set) {
+            self.write_path_sets(&record)?;
+        }
+        Ok(())
+    }
+
+    /// Merges path sets from elsewhere (an archive, a remote) into the
+    /// derivation's, the local ones first.
+    pub fn merge_path_sets(&self, other: &PathSets) -> Result<()> {
+        let mut record = self
+            .path_sets_record(&other.derivation)
+            .ok()
+            .flatten()
+            .unwrap_or(PathSets {
+                format: PATH_SETS_FORMAT,
+                derivation: other.derivation,
+                sets: Vec::new(),
+            });
+        let before = record.clone();
+        record.merge(other);
+        if record != before {
+            self.write_path_sets(&record)?;
+        }
+        Ok(())
+    }
+
+    fn write_path_sets(&self, record: &PathSets) -> Result<()> {
+        let path = self
+            .layout
+            .record_path(RecordKind::PathSets, &record.derivation);
+        record.validate().map_err(|reason| Error::BadRecord {
+            path: path.clone(),
+            reason,
+        })?;
+        durable::write_file(
+            &self.tmp_dir(),
+            &path,
+            to_canonical(record).as_bytes(),
+            RECORD_MODE,
         )
     }
 
-    /// The realisation of derivation `id`, if recorded. Reading it marks it
-    /// as recently used, which GC's age limit respects.
+    /// The realisation filed under key `id`, if recorded. Reading it marks
+    /// it as recently used, which GC's age limit respects.
     pub fn realisation(&self, id: &Digest) -> Result<Option<Realisation>> {
         let r = self.realisation_untouched(id)?;
         if r.is_some() {
@@ -197,8 +286,7 @@ impl Store {
         Ok(r)
     }
 
-    /// Like [`Store::realisation`], without marking it as used.
-    /// Whether derivation `id` has a realisation, without reading it.
+    /// Whether a realisation is filed under key `id`, without reading it.
     pub fn has_realisation(&self, id: &Digest) -> bool {
         self.layout
             .record_path(RecordKind::Realisation, id)
@@ -289,21 +377,36 @@ pub(crate) fn parse_derivation(path: &Path, id: &Digest, text: &str) -> Result<D
     Ok(drv)
 }
 
-/// Parses a realisation and checks that it realises `id`.
-pub(crate) fn parse_realisation(path: &Path, id: &Digest, text: &str) -> Result<Realisation> {
+/// Parses a realisation and checks that its key is `key`.
+pub(crate) fn parse_realisation(path: &Path, key: &Digest, text: &str) -> Result<Realisation> {
     let bad = |reason: String| Error::BadRecord {
         path: path.to_path_buf(),
         reason,
     };
     let r: Realisation = from_toml(text).map_err(|e| bad(e.to_string()))?;
     r.validate().map_err(bad)?;
-    if r.derivation != *id {
-        return Err(bad(format!(
-            "realises {} but is filed under {id}",
-            r.derivation
-        )));
+    let actual = r.key();
+    if actual != *key {
+        return Err(bad(format!("has key {actual} but is filed under {key}")));
     }
     Ok(r)
+}
+
+/// Parses a derivation's path sets and checks whose they are.
+pub(crate) fn parse_path_sets(path: &Path, drv: &Digest, text: &str) -> Result<PathSets> {
+    let bad = |reason: String| Error::BadRecord {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let p: PathSets = from_toml(text).map_err(|e| bad(e.to_string()))?;
+    p.validate().map_err(bad)?;
+    if p.derivation != *drv {
+        return Err(bad(format!(
+            "path sets of {} filed under {drv}",
+            p.derivation
+        )));
+    }
+    Ok(p)
 }
 
 /// Marks a record as used now, unless it was recently. Best effort: a

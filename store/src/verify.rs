@@ -14,7 +14,7 @@ use crate::digest::Digest;
 use crate::error::{IoContext, Result};
 use crate::layout::RecordKind;
 use crate::object;
-use crate::store::{Store, parse_derivation, parse_realisation, read_record};
+use crate::store::{Store, parse_derivation, parse_path_sets, parse_realisation, read_record};
 
 /// What `verify` may do besides reporting.
 #[derive(Clone, Debug, Default)]
@@ -182,12 +182,12 @@ impl Store {
             let before = report.problems.len();
             if !self
                 .layout
-                .record_path(RecordKind::Derivation, id)
+                .record_path(RecordKind::Derivation, &r.derivation)
                 .is_file()
             {
-                report
-                    .problems
-                    .push(Problem::MissingDerivation { derivation: *id });
+                report.problems.push(Problem::MissingDerivation {
+                    derivation: r.derivation,
+                });
             }
             let logs = r.log.iter().map(|d| ("(log)".to_string(), *d, false));
             let outputs = r
@@ -220,7 +220,24 @@ impl Store {
                 to_quarantine.push(path.clone());
             }
         }
-        for path in drvs.strays.into_iter().chain(reals.strays) {
+        let path_sets = self.layout.list_records(RecordKind::PathSets)?;
+        for (id, path) in &path_sets.found {
+            let parsed = read_record(path)
+                .and_then(|t| parse_path_sets(path, id, t.as_deref().unwrap_or_default()));
+            if let Err(e) = parsed {
+                to_quarantine.push(path.clone());
+                report.problems.push(Problem::BadRecord {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        for path in drvs
+            .strays
+            .into_iter()
+            .chain(reals.strays)
+            .chain(path_sets.strays)
+        {
             to_quarantine.push(path.clone());
             report.problems.push(Problem::StrayFile { path });
         }

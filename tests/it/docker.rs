@@ -507,3 +507,53 @@ fn inspecting_commands_take_the_executor_flag() {
         );
     }
 }
+
+#[test]
+fn in_a_container_an_edit_reruns_only_the_actions_that_looked_at_it() {
+    let s = study(
+        &[
+            action(
+                "reader",
+                "busybox:v1",
+                "cat data/read.txt > /dev/null; mkdir -p output; echo r > output/reader.txt",
+                &[],
+            ),
+            action(
+                "prober",
+                "busybox:v1",
+                "test -f data/maybe.csv; mkdir -p output; echo p > output/prober.txt",
+                &[],
+            ),
+            action(
+                "lister",
+                "busybox:v1",
+                "ls listed > /dev/null; mkdir -p output; echo l > output/lister.txt",
+                &[],
+            ),
+        ]
+        .concat(),
+        "",
+    );
+    s.write("data/read.txt", "v1\n");
+    s.write("listed/a.txt", "a\n");
+    s.write("docs/notes.md", "notes\n");
+    s.commit("data");
+    let ran = |s: &Study| {
+        let r = s.run(&["run_all"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            !r.stdout.contains("untraced"),
+            "traced in the container: {r:?}"
+        );
+        r.with_status("ran")
+    };
+    assert_eq!(ran(&s), names(&["lister", "prober", "reader"]));
+    s.write("docs/notes.md", "edited\n");
+    assert!(ran(&s).is_empty(), "an unrelated edit reruns nothing");
+    s.write("data/read.txt", "v2\n");
+    assert_eq!(ran(&s), names(&["reader"]));
+    s.write("data/maybe.csv", "here\n");
+    assert_eq!(ran(&s), names(&["prober"]));
+    s.write("listed/b.txt", "b\n");
+    assert_eq!(ran(&s), names(&["lister"]));
+}

@@ -575,3 +575,31 @@ fn a_preempted_job_is_resubmitted() {
     );
     assert_eq!(s.read(&format!("output/{name}.txt")), "done");
 }
+
+#[test]
+fn the_node_traces_what_an_action_reads_so_an_edit_reruns_only_its_readers() {
+    // No declared inputs: each action can see every file, and only what it
+    // was traced reading on the node makes it stale.
+    let s = Study::new();
+    s.write(
+        "project.yaml",
+        "version: \"4.0\"\nactions:\n  reads_x:\n    run: python:v2 analysis/copy.py x\n    outputs:\n      moderately_sensitive:\n        out: output/x.txt\n  reads_y:\n    run: python:v2 analysis/copy.py y\n    outputs:\n      moderately_sensitive:\n        out: output/y.txt\n",
+    );
+    s.write(
+        "analysis/copy.py",
+        "import os, sys\nos.makedirs('output', exist_ok=True)\nn = sys.argv[1]\nopen(f'output/{n}.txt', 'w').write(open(f'data/{n}.txt').read())\n",
+    );
+    s.write("data/x.txt", "x1\n");
+    s.write("data/y.txt", "y1\n");
+    s.commit("two readers");
+    let r = slurm(&s, &["run_all"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.with_status("ran"), names(&["reads_x", "reads_y"]));
+    s.write("data/y.txt", "y2\n");
+    let r = slurm(&s, &["run_all"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.with_status("ran"), names(&["reads_y"]), "{r:?}");
+    assert_eq!(s.read("output/y.txt"), "y2\n");
+    let local = s.run(&["run_all", "--executor", "local"]);
+    assert!(local.with_status("ran").is_empty(), "{local:?}");
+}

@@ -91,16 +91,22 @@ fn gc_keeps_what_the_project_uses_and_keep_days_keeps_recent_results() {
     let kept = store(&s, &["gc", "--dry-run", "--keep-days", "1"]);
     assert_eq!(kept.code, 0, "{kept:?}");
     assert!(
-        kept.stdout.contains("would remove 0 derivations"),
+        kept.stdout
+            .contains("would remove 0 derivations, 0 realisations"),
         "{kept:?}"
     );
+    // The edit changed what describe observed, not its derivation.
     let dry = store(&s, &["gc", "--dry-run"]);
-    assert!(dry.stdout.contains("would remove 1 derivations"), "{dry:?}");
+    assert!(
+        dry.stdout
+            .contains("would remove 0 derivations, 1 realisations"),
+        "{dry:?}"
+    );
     let before = objects(s.store.path()).len();
 
     let gc = store(&s, &["gc"]);
     assert_eq!(gc.code, 0, "{gc:?}");
-    assert!(gc.stdout.contains("removed 1 derivations"), "{gc:?}");
+    assert!(gc.stdout.contains("1 realisations"), "{gc:?}");
     assert!(objects(s.store.path()).len() < before, "{gc:?}");
 
     // What the project uses survived: nothing reruns, the store is sound.

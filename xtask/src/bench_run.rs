@@ -267,7 +267,7 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Writes the project: `gen.sh` and a `project.yaml` (v4) of chained actions.
-fn generate(dir: &Path, shape: &Shape) -> Result<()> {
+pub fn generate(dir: &Path, shape: &Shape) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(
         dir.join("gen.sh"),
@@ -339,7 +339,7 @@ fn sh(dir: &Path, args: &[&str]) -> Result<()> {
     run_ok(Command::new("sh").args(args).current_dir(dir))
 }
 
-fn run_ok(cmd: &mut Command) -> Result<()> {
+pub fn run_ok(cmd: &mut Command) -> Result<()> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
         bail!(
@@ -351,7 +351,7 @@ fn run_ok(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn time(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
+pub fn time(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
     let t = Instant::now();
     f()?;
     Ok(t.elapsed())

@@ -323,13 +323,19 @@ fn fill(store_dir: &Path, src: &Path) -> Result<Vec<Digest>> {
                 identity: "bench".into(),
             },
             env: Default::default(),
-            sources: Kind::SourceTree.digest(i.to_string().as_bytes()),
+            visible: cairn_store::Visible::All(cairn_store::AllSources::All),
             inputs: Default::default(),
         };
         let id = store.put_derivation(&drv)?;
-        store.put_realisation(&Realisation {
+        let mut observations = cairn_store::ObservationSet::default();
+        observations.read.insert(
+            format!("analysis/{i}.py"),
+            cairn_store::Observed::File(Kind::Object.digest(i.to_string().as_bytes())),
+        );
+        let r = Realisation {
             format: REALISATION_FORMAT,
             derivation: id,
+            observations,
             outputs,
             exit_code: 0,
             started_at: 0,
@@ -340,8 +346,9 @@ fn fill(store_dir: &Path, src: &Path) -> Result<Vec<Digest>> {
             commit: None,
             dirty: false,
             cairn_version: "bench".into(),
-        })?;
-        ids.push(id);
+        };
+        store.put_realisation(&r)?;
+        ids.push(r.key());
     }
     Ok(ids)
 }

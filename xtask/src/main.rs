@@ -1,9 +1,11 @@
 //! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`.
 
 mod bench_docker;
+mod bench_restore;
 mod bench_run;
 mod bench_slurm;
 mod bench_store;
+mod bench_trace;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,8 +24,10 @@ fn main() -> Result<()> {
             Some("run") => bench_run::run(&args[2..]),
             Some("docker") => bench_docker::run(&args[2..]),
             Some("store") => bench_store::run(&args[2..]),
+            Some("restore") => bench_restore::run(&args[2..]),
+            Some("trace") => bench_trace::run(&args[2..]),
             Some("slurm") => bench_slurm::run(&args[2..]),
-            _ => bail!("usage: cargo xtask bench <run|store|docker|slurm>"),
+            _ => bail!("usage: cargo xtask bench <run|store|docker|restore|trace|slurm>"),
         },
         _ => {
             eprintln!("usage: cargo xtask <ci|conformance|bench>");
@@ -43,7 +47,47 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    supervisor_checks()?;
     cargo(&["test", "--workspace"])
+}
+
+/// The tracer's supervisor is not in cargo's module tree (build.rs compiles
+/// it alone), so `cargo fmt`, `cargo clippy` and `cargo test` do not see it.
+fn supervisor_checks() -> Result<()> {
+    let main = "src/trace/supervisor/main.rs";
+    run(Command::new("rustfmt").args(["--check", "--edition", "2024", main]))?;
+    for test in [false, true] {
+        let mut clippy = Command::new("clippy-driver");
+        clippy
+            .args(["--edition", "2024", "--crate-type", "bin", "-D", "warnings"])
+            .args([
+                "--emit",
+                "metadata",
+                "--out-dir",
+                "target/supervisor-lint",
+                main,
+            ]);
+        if test {
+            clippy.arg("--test");
+        }
+        run(&mut clippy)?;
+    }
+    let tests = Path::new("target/supervisor-test/cairn-trace-tests");
+    std::fs::create_dir_all(tests.parent().unwrap())?;
+    run(Command::new("rustc")
+        .args(["--edition", "2024", "--test", "-D", "warnings", "-o"])
+        .arg(tests)
+        .arg(main))?;
+    run(&mut Command::new(tests))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

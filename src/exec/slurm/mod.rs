@@ -209,6 +209,8 @@ impl SlurmExecutor {
             submitted_from: self.host.clone(),
             images: self.images.clone(),
             hidden: self.hidden.clone(),
+            trace_dir: job.tracer.map(|_| job.trace_dir.to_path_buf()),
+            tracer: job.tracer.map(Path::to_path_buf),
             docker_cpus: self.docker.cpus,
             docker_memory: self.docker.memory.clone(),
         };

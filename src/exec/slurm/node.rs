@@ -113,6 +113,22 @@ fn execute(spec: &JobSpec, node: &str) -> Result<NodeOutcome> {
         )));
     }
 
+    // Traced as the submitting cairn would trace it, with this cairn's
+    // tracer: the one in a store the node shares, else a copy next to the
+    // workspace. A tracer that cannot be installed leaves no trace, which the
+    // submitting cairn reads as an untraced run.
+    let tracer = spec.trace_dir.as_ref().and_then(|_| {
+        let tools = match spec.tracer.as_deref().and_then(Path::parent) {
+            Some(shared) if shared.is_dir() => shared.to_path_buf(),
+            _ => spec.scratch.join("tools"),
+        };
+        crate::trace::install(&tools)
+            .inspect_err(|e| {
+                eprintln!("cairn: on node {node}: the tracer could not be installed: {e}")
+            })
+            .ok()
+    });
+    let untraced = spec.scratch.join("trace");
     std::fs::write(spec.scratch.join(spec::STARTED_FILE), node)?;
     let outcome = exec.run(&Job {
         action: &spec.action,
@@ -124,6 +140,8 @@ fn execute(spec: &JobSpec, node: &str) -> Result<NodeOutcome> {
         scratch: &spec.scratch,
         env: &spec.env,
         log: &spec.log,
+        tracer: tracer.as_deref(),
+        trace_dir: spec.trace_dir.as_deref().unwrap_or(&untraced),
     })?;
     Ok(NodeOutcome {
         exit_code: outcome.exit_code,

@@ -46,6 +46,12 @@ pub struct JobSpec {
     /// Directories the sandbox hides (the project, the store), where the
     /// node has them.
     pub hidden: Vec<PathBuf>,
+    /// Where the tracer writes the trace, when the submitting cairn traces
+    /// actions (it reads the trace from there when the job has ended).
+    pub trace_dir: Option<PathBuf>,
+    /// The tracer the submitting cairn installed, which the node uses when
+    /// it sees it (a store on shared storage).
+    pub tracer: Option<PathBuf>,
     /// `--cpus` and `--memory` for a docker node executor.
     pub docker_cpus: f64,
     pub docker_memory: String,

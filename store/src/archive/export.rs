@@ -9,7 +9,7 @@ use super::{ARCHIVE_FORMAT, EntryName, ExportOptions, ExportStats, INDEX, Index,
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::RecordKind;
-use crate::record::to_canonical;
+use crate::record::{PATH_SETS_FORMAT, PathSets, to_canonical};
 use crate::store::{Store, parse_derivation, parse_realisation, read_record};
 
 /// zstd level: the `zstd -3` of the pipeline we are measured against.
@@ -18,47 +18,77 @@ const LEVEL: i32 = 3;
 enum Source {
     Bytes(Vec<u8>),
     File(PathBuf, u64),
+    /// Path sets gathered from the exported realisations, written canonically.
+    Sets(PathSets),
 }
 
 impl Source {
+    /// Turns gathered path sets into their bytes, once everything is known.
+    fn settle(&mut self) {
+        if let Source::Sets(s) = self {
+            *self = Source::Bytes(to_canonical(s).into_bytes());
+        }
+    }
+
     fn size(&self) -> u64 {
         match self {
             Source::Bytes(b) => b.len() as u64,
             Source::File(_, n) => *n,
+            Source::Sets(_) => unreachable!("settled before the index is written"),
         }
     }
 }
 
 impl Store {
-    /// Writes the closure of `ids` (each derivation, its realisation if any,
-    /// and the objects that realisation names, including its log) to `out`
-    /// as a tar.zst. The same closure always gives the same bytes.
+    /// Writes the closure of the realisations `keys` (each realisation, its
+    /// derivation, that derivation's path sets, and the objects the
+    /// realisation names, including its log) to `out` as a tar.zst. The
+    /// same closure always gives the same bytes.
     pub fn export(
         &self,
-        ids: &[Digest],
+        keys: &[Digest],
         opts: &ExportOptions,
         out: impl Write,
     ) -> Result<ExportStats> {
         let _shared = self.shared();
         let mut stats = ExportStats::default();
         let mut entries: BTreeMap<EntryName, Source> = BTreeMap::new();
-        for id in ids {
-            if entries.contains_key(&EntryName::Derivation(*id)) {
+        for key in keys {
+            if entries.contains_key(&EntryName::Realisation(*key)) {
                 continue;
             }
-            let path = self.layout.record_path(RecordKind::Derivation, id);
-            let text = read_record(&path)?.ok_or(Error::UnknownDerivation { id: *id })?;
-            let drv = parse_derivation(&path, id, &text)?;
-            ensure_canonical(&path, &text, &to_canonical(&drv))?;
-            entries.insert(EntryName::Derivation(*id), Source::Bytes(text.into_bytes()));
-            stats.derivations += 1;
-
-            let path = self.layout.record_path(RecordKind::Realisation, id);
-            let Some(text) = read_record(&path)? else {
-                continue;
-            };
-            let r = parse_realisation(&path, id, &text)?;
+            let path = self.layout.record_path(RecordKind::Realisation, key);
+            let text = read_record(&path)?.ok_or(Error::UnknownRealisation { key: *key })?;
+            let r = parse_realisation(&path, key, &text)?;
             ensure_canonical(&path, &text, &to_canonical(&r))?;
+            let id = &r.derivation;
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                entries.entry(EntryName::Derivation(*id))
+            {
+                let dpath = self.layout.record_path(RecordKind::Derivation, id);
+                let dtext = read_record(&dpath)?.ok_or(Error::UnknownDerivation { id: *id })?;
+                let drv = parse_derivation(&dpath, id, &dtext)?;
+                ensure_canonical(&dpath, &dtext, &to_canonical(&drv))?;
+                slot.insert(Source::Bytes(dtext.into_bytes()));
+                stats.derivations += 1;
+            }
+            // Only the path sets of what is exported: one whose realisation
+            // the reader lacks would only cost lookups.
+            let sets = PathSets {
+                format: PATH_SETS_FORMAT,
+                derivation: *id,
+                sets: Vec::new(),
+            };
+            let set = r.observations.path_set();
+            let entry = entries
+                .entry(EntryName::PathSets(*id))
+                .or_insert_with(|| Source::Sets(sets));
+            if let Source::Sets(s) = entry
+                && !s.sets.contains(&set)
+            {
+                s.sets.push(set);
+                s.sets.sort_by_key(to_canonical);
+            }
             let outputs = r
                 .outputs
                 .files
@@ -85,12 +115,13 @@ impl Store {
                 }
             }
             entries.insert(
-                EntryName::Realisation(*id),
+                EntryName::Realisation(*key),
                 Source::Bytes(text.into_bytes()),
             );
             stats.realisations += 1;
         }
 
+        entries.values_mut().for_each(Source::settle);
         let index = Index {
             format: ARCHIVE_FORMAT,
             entries: entries
@@ -115,6 +146,7 @@ impl Store {
         for (name, src) in &entries {
             match src {
                 Source::Bytes(b) => append(&mut tar, &name.path(), b.len() as u64, &b[..])?,
+                Source::Sets(_) => unreachable!("settled above"),
                 Source::File(path, size) => {
                     let f = File::open(path).at(path)?;
                     let exact = ExactReader {

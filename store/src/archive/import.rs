@@ -20,8 +20,10 @@ use crate::durable;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::RecordKind;
 use crate::object::{self, OBJECT_MODE, Staged};
-use crate::record::{Realisation, to_canonical};
-use crate::store::{MAX_RECORD_SIZE, RECORD_MODE, Store, parse_derivation, parse_realisation};
+use crate::record::{PathSets, Realisation, to_canonical};
+use crate::store::{
+    MAX_RECORD_SIZE, RECORD_MODE, Store, parse_derivation, parse_path_sets, parse_realisation,
+};
 
 /// Chunk handed from the reading thread to the hashing thread.
 const CHUNK: usize = 1 << 20;
@@ -56,6 +58,7 @@ enum Msg {
 #[derive(Default)]
 struct Received {
     derivations: BTreeMap<Digest, String>,
+    path_sets: Vec<PathSets>,
     realisations: BTreeMap<Digest, (Realisation, String)>,
     objects: HashSet<Digest>,
 }
@@ -155,6 +158,13 @@ impl Store {
                     check_canonical(&shown, &text, &to_canonical(&drv))?;
                     received.derivations.insert(id, text);
                 }
+                EntryName::PathSets(id) => {
+                    let text = read_text(&mut entry, &shown, size)?;
+                    let sets = parse_path_sets(Path::new(&shown), &id, &text)
+                        .map_err(|e| record_error(&shown, e))?;
+                    check_canonical(&shown, &text, &to_canonical(&sets))?;
+                    received.path_sets.push(sets);
+                }
                 EntryName::Realisation(id) => {
                     let text = read_text(&mut entry, &shown, size)?;
                     let r = parse_realisation(Path::new(&shown), &id, &text)
@@ -209,10 +219,10 @@ impl Store {
         let mut stats = ImportStats::default();
         for (id, (r, _)) in &received.realisations {
             let shown = EntryName::Realisation(*id).path();
-            let drv_known = received.derivations.contains_key(id)
+            let drv_known = received.derivations.contains_key(&r.derivation)
                 || self
                     .layout
-                    .record_path(RecordKind::Derivation, id)
+                    .record_path(RecordKind::Derivation, &r.derivation)
                     .is_file();
             if !drv_known {
                 return Err(Error::archive(shown, "realisation without its derivation"));
@@ -258,6 +268,9 @@ impl Store {
         }
         stats.objects_present = received.objects.len() as u64 - staged.len() as u64;
         if staged.is_empty() && records.is_empty() {
+            for sets in &received.path_sets {
+                self.merge_path_sets(sets)?;
+            }
             return Ok(stats);
         }
         // One barrier for every staged byte, then the renames, then another
@@ -280,6 +293,10 @@ impl Store {
         }
         for (temp, dest) in records {
             temp.persist(&dest).map_err(|e| e.error).at(&dest)?;
+        }
+        // Path sets last: one names a realisation only to speed up lookups.
+        for sets in &received.path_sets {
+            self.merge_path_sets(sets)?;
         }
         durable::sync_filesystem(staging)?;
         Ok(stats)

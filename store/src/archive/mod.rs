@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 
 /// The archive format version.
-pub const ARCHIVE_FORMAT: u32 = 1;
+pub const ARCHIVE_FORMAT: u32 = 2;
 
 /// Name of the index entry, which comes first.
 pub(crate) const INDEX: &str = "cairn-archive.toml";
@@ -46,6 +46,9 @@ pub(crate) struct IndexEntry {
 pub(crate) enum EntryName {
     Derivation(Digest),
     Object(Digest),
+    /// A derivation's path sets, by derivation id.
+    PathSets(Digest),
+    /// A realisation, by key.
     Realisation(Digest),
 }
 
@@ -55,6 +58,7 @@ impl EntryName {
         match self {
             EntryName::Derivation(d) => format!("drv/{}.toml", d.to_hex()),
             EntryName::Object(d) => format!("objects/{}", d.to_hex()),
+            EntryName::PathSets(d) => format!("paths/{}.toml", d.to_hex()),
             EntryName::Realisation(d) => format!("real/{}.toml", d.to_hex()),
         }
     }
@@ -74,6 +78,7 @@ impl EntryName {
         let name = match dir {
             "drv" => record(file).map(EntryName::Derivation),
             "real" => record(file).map(EntryName::Realisation),
+            "paths" => record(file).map(EntryName::PathSets),
             "objects" => Digest::from_hex(file).map(EntryName::Object),
             _ => None,
         };
@@ -147,6 +152,7 @@ mod tests {
         for name in [
             EntryName::Derivation(d),
             EntryName::Object(d),
+            EntryName::PathSets(d),
             EntryName::Realisation(d),
         ] {
             assert_eq!(EntryName::parse(name.path().as_bytes()), Ok(name));

@@ -120,7 +120,7 @@ fn the_same_closure_always_gives_the_same_bytes() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
-    assert_eq!(names.len(), 1 + 1 + 2 + 1, "{names:?}");
+    assert_eq!(names.len(), 1 + 1 + 2 + 1 + 1, "{names:?}");
 }
 
 #[test]

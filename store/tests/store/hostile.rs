@@ -20,7 +20,7 @@ impl Raw {
 
     /// A cairn index listing `entries` (path, size).
     fn index(self, entries: &[(&str, u64)]) -> Raw {
-        let mut text = String::from("format = 1\n");
+        let mut text = String::from("format = 2\n");
         if entries.is_empty() {
             text.push_str("entries = []\n");
         }
@@ -347,9 +347,14 @@ fn a_realisation_with_an_escaping_output_path_is_refused() {
     );
     let r = f.store.realisation(&id).unwrap().unwrap();
     let text = r.to_canonical().replace("output/a.csv", "../../a.csv");
-    let drv = f.store.derivation(&id).unwrap().unwrap().to_canonical();
+    let drv = f
+        .store
+        .derivation(&r.derivation)
+        .unwrap()
+        .unwrap()
+        .to_canonical();
     let (_, x) = obj(b"x");
-    let dname = format!("drv/{}.toml", id.to_hex());
+    let dname = format!("drv/{}.toml", r.derivation.to_hex());
     let rname = format!("real/{}.toml", id.to_hex());
     let a = Raw::new()
         .index(&[

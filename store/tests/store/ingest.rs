@@ -342,3 +342,36 @@ fn adopting_moves_files_from_tmp_and_copies_the_rest() {
     drop(scratch);
     assert!(f.store.verify(&Default::default()).unwrap().is_clean());
 }
+
+#[test]
+fn a_corrupt_object_never_reaches_its_destination_small_or_large() {
+    for size in [100usize, 5 << 20] {
+        let f = Fixture::new();
+        let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let object = f.store.ingest_bytes(&content).unwrap();
+        let path = f.store.object_path(&object);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut bad = content.clone();
+        bad[size / 2] ^= 1;
+        fs::write(&path, &bad).unwrap();
+        let dest = f.beside("out/file.bin");
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs::write(&dest, b"what the project had").unwrap();
+        let entry = OutputEntry {
+            object,
+            size: size as u64,
+            mode: 0o644,
+            level: "moderately_sensitive".into(),
+        };
+        let err = f.store.materialize_file(&entry, &dest).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{size}: {err}");
+        assert_eq!(fs::read(&dest).unwrap(), b"what the project had", "{size}");
+        assert_eq!(
+            list(dest.parent().unwrap()),
+            vec!["file.bin"],
+            "no temp file left"
+        );
+        assert!(!f.store.has_object(&object), "{size}: quarantined");
+        assert_eq!(list(&f.root().join("quarantine")).len(), 1);
+    }
+}

@@ -13,10 +13,11 @@ fn a_new_store_has_the_versioned_layout() {
     for name in [
         "CACHEDIR.TAG",
         "VERSION",
-        "drv-v1",
+        "drv-v2",
         "lock",
         "objects-v1",
-        "real-v1",
+        "paths-v1",
+        "real-v2",
         "tmp",
     ] {
         assert!(list(&root).contains(&name.to_string()), "{name} missing");

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use cairn_store::{
-    ActionSpec, DERIVATION_FORMAT, Derivation, Digest, Error, ImageSpec, Kind, OutputEntry,
-    OutputManifest, PRIVACY_LEVELS, Realisation, from_toml, to_canonical,
+    ActionSpec, AllSources, DERIVATION_FORMAT, Derivation, Digest, Error, ImageSpec, Kind,
+    ObservationSet, Observed, OutputEntry, OutputManifest, PRIVACY_LEVELS, Realisation, Visible,
+    from_toml, to_canonical,
 };
 use proptest::prelude::*;
 
@@ -32,11 +33,14 @@ fn derivations() -> impl Strategy<Value = Derivation> {
         prop::collection::vec(text(), 0..4),
         (text(), text()),
         prop::collection::btree_map(text(), text(), 0..4),
-        digest(),
+        prop_oneof![
+            Just(Visible::All(AllSources::All)),
+            prop::collection::vec(text(), 0..3).prop_map(Visible::Declared),
+        ],
         prop::collection::btree_map(text(), digest(), 0..3),
     )
         .prop_map(
-            |(name, outputs, argv, (reference, identity), env, sources, inputs)| Derivation {
+            |(name, outputs, argv, (reference, identity), env, visible, inputs)| Derivation {
                 format: DERIVATION_FORMAT,
                 action: ActionSpec { name, outputs },
                 argv,
@@ -45,7 +49,7 @@ fn derivations() -> impl Strategy<Value = Derivation> {
                     identity,
                 },
                 env,
-                sources,
+                visible,
                 inputs,
             },
         )
@@ -71,14 +75,36 @@ fn realisations() -> impl Strategy<Value = Realisation> {
         prop::option::of(digest()),
         prop::option::of(text()),
         text(),
+        observations(),
     )
-        .prop_map(|(drv, files, exit_code, log, commit, host)| {
+        .prop_map(|(drv, files, exit_code, log, commit, host, observations)| {
             let mut r = realisation(drv, OutputManifest { files });
+            r.observations = observations;
             r.exit_code = exit_code;
             r.log = log;
             r.commit = commit;
             r.host = host;
             r
+        })
+}
+
+fn observations() -> impl Strategy<Value = ObservationSet> {
+    let observed = prop_oneof![
+        digest().prop_map(Observed::File),
+        Just(Observed::Dir),
+        digest().prop_map(Observed::Listing),
+        Just(Observed::Absent),
+    ];
+    let path = "[a-z]{1,5}(/[a-z.]{1,5}){0,2}";
+    (
+        prop::collection::btree_map(path, observed.clone(), 0..4),
+        prop::collection::btree_map(path, observed, 0..3),
+        prop::bool::ANY,
+    )
+        .prop_map(|(read, listed, untraced)| ObservationSet {
+            read,
+            listed,
+            untraced,
         })
 }
 
@@ -92,7 +118,7 @@ proptest! {
         prop_assert_eq!(&back, &d);
         prop_assert_eq!(back.to_canonical(), text.clone());
         prop_assert_eq!(back.id(), Kind::Derivation.digest(text.as_bytes()));
-        prop_assert!(text.contains("format = 1"));
+        prop_assert!(text.contains("format = 2"));
     }
 
     #[test]
@@ -119,14 +145,11 @@ proptest! {
 fn equal_content_in_another_order_gives_the_same_id() {
     let a = derivation("a", "1");
     // The same record written by hand, fields and keys in another order.
-    let reordered = format!(
-        "sources = \"{}\"\nargv = [\"python\", \"analysis/a.py\", \"1\"]\nformat = 1\n\
+    let reordered = "visible = \"all\"\nargv = [\"python\", \"analysis/a.py\", \"1\"]\nformat = 2\n\
          [inputs]\n[env]\nTZ = \"UTC\"\n[image]\nidentity = \"sha256:0123\"\n\
          reference = \"python:v2\"\n[action]\nname = \"a\"\n\
-         [action.outputs.moderately_sensitive]\nout = \"output/*\"\n",
-        a.sources
-    );
-    let b: Derivation = from_toml(&reordered).unwrap();
+         [action.outputs.moderately_sensitive]\nout = \"output/*\"\n";
+    let b: Derivation = from_toml(reordered).unwrap();
     assert_eq!(b.id(), a.id());
     assert_eq!(to_canonical(&b), a.to_canonical());
 }
@@ -138,10 +161,15 @@ fn each_kind_hashes_under_its_own_context() {
         Kind::Derivation,
         Kind::Manifest,
         Kind::SourceTree,
+        Kind::Realisation,
+        Kind::Listing,
     ]
     .map(|k| (k.context(), k.digest(b"same bytes")));
     for (i, (ci, di)) in contexts.iter().enumerate() {
-        assert!(ci.starts_with("cairn ") && ci.ends_with(" v1"), "{ci}");
+        assert!(
+            ci.starts_with("cairn ") && (ci.ends_with(" v1") || ci.ends_with(" v2")),
+            "{ci}"
+        );
         for (cj, dj) in &contexts[i + 1..] {
             assert_ne!(di, dj, "{ci} and {cj} collide");
         }
@@ -164,7 +192,15 @@ fn records_round_trip_through_the_store() {
     assert_eq!(f.store.derivation(&id).unwrap(), Some(d));
     let r = realisation(id, OutputManifest::default());
     f.store.put_realisation(&r).unwrap();
-    assert_eq!(f.store.realisation(&id).unwrap(), Some(r));
+    assert_eq!(f.store.realisation(&r.key()).unwrap(), Some(r.clone()));
+    assert!(
+        !f.store.has_realisation(&id),
+        "filed by key, not derivation id"
+    );
+    assert_eq!(
+        f.store.path_sets(&id).unwrap(),
+        vec![r.observations.path_set()]
+    );
     let other = Kind::Derivation.digest(b"never recorded");
     assert_eq!(f.store.derivation(&other).unwrap(), None);
     assert!(!f.store.has_realisation(&other));
@@ -195,15 +231,15 @@ fn a_realisation_naming_an_absent_object_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::DanglingReference { .. }), "{err}");
     assert!(err.to_string().contains("ingest the output"), "{err}");
-    assert!(!f.store.has_realisation(&id));
+    let key = realisation(id, OutputManifest::default()).key();
+    assert!(!f.store.has_realisation(&key));
 
     // A highly sensitive output may be withheld.
     let mut files = files;
     files.get_mut("output/a.csv").unwrap().level = "highly_sensitive".into();
-    f.store
-        .put_realisation(&realisation(id, OutputManifest { files }))
-        .unwrap();
-    assert!(f.store.has_realisation(&id));
+    let r = realisation(id, OutputManifest { files });
+    f.store.put_realisation(&r).unwrap();
+    assert!(f.store.has_realisation(&r.key()));
 }
 
 #[test]

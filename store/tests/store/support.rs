@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use cairn_store::{
-    ActionSpec, DERIVATION_FORMAT, Derivation, Digest, ImageSpec, Kind, OutputEntry,
-    OutputManifest, REALISATION_FORMAT, Realisation, Store,
+    ActionSpec, AllSources, DERIVATION_FORMAT, Derivation, Digest, ImageSpec, Kind, ObservationSet,
+    Observed, OutputEntry, OutputManifest, REALISATION_FORMAT, Realisation, Store, Visible,
 };
 
 /// A temp directory holding a store at `store/`, and room beside it.
@@ -52,7 +52,7 @@ pub fn derivation(name: &str, salt: &str) -> Derivation {
             identity: "sha256:0123".into(),
         },
         env: BTreeMap::from([("TZ".to_string(), "UTC".to_string())]),
-        sources: Kind::SourceTree.digest(salt.as_bytes()),
+        visible: Visible::All(AllSources::All),
         inputs: BTreeMap::new(),
     }
 }
@@ -76,11 +76,27 @@ pub fn realise(store: &Store, drv: Digest, files: &[(&str, &[u8], &str)]) -> Rea
     realisation(drv, manifest)
 }
 
+/// What every test realisation observed: one script.
+pub fn observations() -> ObservationSet {
+    let mut o = ObservationSet::default();
+    o.read.insert(
+        "analysis/a.py".into(),
+        Observed::File(Kind::Object.digest(b"print()")),
+    );
+    o
+}
+
+/// The key of the test realisation of derivation `drv`.
+pub fn key(drv: &Digest) -> Digest {
+    cairn_store::realisation_key(drv, &observations())
+}
+
 /// A realisation record with fixed provenance.
 pub fn realisation(drv: Digest, outputs: OutputManifest) -> Realisation {
     Realisation {
         format: REALISATION_FORMAT,
         derivation: drv,
+        observations: observations(),
         outputs,
         exit_code: 0,
         started_at: 1_700_000_000,
@@ -94,7 +110,8 @@ pub fn realisation(drv: Digest, outputs: OutputManifest) -> Realisation {
     }
 }
 
-/// Records a derivation and realises it with `files`; returns its id.
+/// Records a derivation and realises it with `files`; returns the
+/// realisation's key.
 pub fn build(store: &Store, name: &str, files: &[(&str, &[u8], &str)]) -> Digest {
     let mut salt = Kind::SourceTree.hasher();
     for (path, content, level) in files {
@@ -105,8 +122,9 @@ pub fn build(store: &Store, name: &str, files: &[(&str, &[u8], &str)]) -> Digest
     }
     let salt = Digest::from(salt.finalize()).to_hex();
     let id = store.put_derivation(&derivation(name, &salt)).unwrap();
-    store.put_realisation(&realise(store, id, files)).unwrap();
-    id
+    let r = realise(store, id, files);
+    store.put_realisation(&r).unwrap();
+    r.key()
 }
 
 /// Every file under `dir` (relative path → content digest and mode);

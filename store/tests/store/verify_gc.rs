@@ -100,7 +100,8 @@ fn verify_checks_every_record() {
         "a",
         &[("output/a.csv", b"1", "moderately_sensitive")],
     );
-    let drv_path = f.root().join(format!("drv-v1/{}.toml", id.to_hex()));
+    let id = f.store.realisation(&id).unwrap().unwrap().derivation;
+    let drv_path = f.root().join(format!("drv-v2/{}.toml", id.to_hex()));
     let text = fs::read_to_string(&drv_path).unwrap();
     damage(
         &drv_path,
@@ -216,8 +217,9 @@ fn gc_age_and_size_limits_keep_the_recently_used() {
     );
     // Make `old` look unused for two days.
     let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(48 * 3600);
-    for dir in ["drv-v1", "real-v1"] {
-        let p = f.root().join(format!("{dir}/{}.toml", old.to_hex()));
+    let old_drv = f.store.realisation(&old).unwrap().unwrap().derivation;
+    for (dir, id) in [("drv-v2", old_drv), ("real-v2", old)] {
+        let p = f.root().join(format!("{dir}/{}.toml", id.to_hex()));
         fs::File::open(&p)
             .unwrap()
             .set_modified(two_days_ago)
@@ -299,4 +301,38 @@ fn usage_counts_what_the_store_holds() {
     assert!(u.record_bytes > 0);
     assert!(u.disk_bytes >= 4096);
     assert_eq!(u.tmp_bytes, 0);
+}
+
+#[test]
+fn gc_keeps_a_realisations_derivation_and_path_sets_and_drops_old_formats() {
+    let f = Fixture::new();
+    let key = build(
+        &f.store,
+        "a",
+        &[("output/a.csv", b"1", "moderately_sensitive")],
+    );
+    let drv = f.store.realisation(&key).unwrap().unwrap().derivation;
+    // Records of an earlier format, as a store written by an older cairn has.
+    for dir in ["drv-v1", "real-v1"] {
+        fs::create_dir_all(f.root().join(dir)).unwrap();
+        fs::write(
+            f.root().join(dir).join(format!("{}.toml", drv.to_hex())),
+            "x",
+        )
+        .unwrap();
+    }
+    f.store.set_root("p", &[key]).unwrap();
+    f.store.gc(&GcOptions::default()).unwrap();
+    assert!(f.store.has_realisation(&key));
+    assert!(f.store.derivation(&drv).unwrap().is_some());
+    assert_eq!(f.store.path_sets(&drv).unwrap().len(), 1);
+    assert!(!f.root().join("drv-v1").exists() && !f.root().join("real-v1").exists());
+
+    f.store.set_root("p", &[]).unwrap();
+    f.store.gc(&GcOptions::default()).unwrap();
+    assert!(!f.store.has_realisation(&key));
+    assert!(f.store.derivation(&drv).unwrap().is_none());
+    assert!(f.store.path_sets(&drv).unwrap().is_empty());
+    let r = f.store.verify(&VerifyOptions::default()).unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
 }
