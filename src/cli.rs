@@ -56,6 +56,7 @@ pub enum ExecutorKind {
     Auto,
     Local,
     Docker,
+    Slurm,
 }
 
 #[derive(Subcommand, Debug)]
@@ -143,6 +144,12 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Run one Slurm job's action on the node (started by the job's script)
+    #[command(hide = true)]
+    SlurmJob {
+        /// The job description written by the submitting cairn
+        job: PathBuf,
+    },
     /// cairn's own plumbing, for its tests
     #[command(hide = true)]
     Internal {
@@ -175,9 +182,9 @@ pub struct RunArgs {
     /// Rerun the requested actions even if their outputs are cached
     #[arg(long)]
     pub force: bool,
-    /// Run up to N actions at once
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
-    pub jobs: usize,
+    /// Run up to N actions at once [default: 2; 100 with --executor slurm]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Don't stop on the first failed action
     #[arg(long)]
     pub continue_on_error: bool,
@@ -196,12 +203,12 @@ pub struct RunArgs {
     /// Use realisations from the remote cache that no trusted key signed
     #[arg(long)]
     pub trust_unsigned: bool,
-    /// CPUs per action (docker executor)
-    #[arg(long, alias = "cpu", value_name = "N", default_value_t = 2.0)]
-    pub cpus: f64,
-    /// Memory limit per action (docker executor)
-    #[arg(short = 'm', long, value_name = "M", default_value = "4G")]
-    pub memory: String,
+    /// CPUs per action (docker: --cpus [default: 2]; slurm: --cpus-per-task)
+    #[arg(long, alias = "cpu", value_name = "N")]
+    pub cpus: Option<f64>,
+    /// Memory limit per action (docker: --memory [default: 4G]; slurm: --mem)
+    #[arg(short = 'm', long, value_name = "M")]
+    pub memory: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
     #[command(flatten)]

@@ -102,6 +102,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Verify(args) => verify::verify(args),
         Command::Report(args) => report::report(args),
+        Command::SlurmJob { job } => exec::slurm::node::run(&job),
         Command::Status {
             project,
             store,
@@ -153,6 +154,7 @@ fn cache_command(
         commit: None,
         docker: exec::DockerOptions::default(),
         read_only: false,
+        slurm: crate::exec::SlurmOptions::default(),
     })?;
     let url = match &command {
         cli::ShareCommand::Push { remote, .. } | cli::ShareCommand::Pull { remote, .. } => {

@@ -53,6 +53,7 @@ pub struct SessionOptions<'a> {
     pub actions: &'a [String],
     pub commit: Option<&'a str>,
     pub docker: exec::DockerOptions,
+    pub slurm: exec::SlurmOptions,
     /// For commands that only look (`status`, `explain`, `show`, `log`,
     /// `graph`): no store and no `.cairn/` are created, nothing is saved,
     /// and the project's warnings are left to `check` and `run`.
@@ -126,6 +127,7 @@ impl Session {
                     &project_dir,
                     &store,
                     &opts.docker,
+                    &opts.slurm,
                 )
             });
             let scanned = (|| -> Result<_> {
@@ -198,6 +200,7 @@ impl Session {
             actions: &[],
             commit: None,
             docker: exec::DockerOptions::default(),
+            slurm: exec::SlurmOptions::default(),
             read_only: true,
         })
     }

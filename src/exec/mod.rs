@@ -1,8 +1,10 @@
-//! Executors: how an action's command runs (on the host, or in Docker).
+//! Executors: how an action's command runs (on the host, in Docker, or as
+//! a Slurm job).
 
 pub mod docker;
 pub(crate) mod engine;
 pub mod local;
+pub mod slurm;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +14,8 @@ use anyhow::Result;
 /// One run of one action.
 pub struct Job<'a> {
     pub action: &'a str,
+    /// The derivation's id, short form (names the action's Slurm job).
+    pub id: &'a str,
     /// Image name and tag as written in `run:`.
     pub image: &'a str,
     pub tag: &'a str,
@@ -77,6 +81,15 @@ pub trait Executor: Send + Sync {
     fn note(&self) -> Option<String> {
         None
     }
+    /// Where scratch workspaces must be made, when not in the store's
+    /// `tmp/` (a directory that other machines see).
+    fn workdir(&self) -> Option<&Path> {
+        None
+    }
+    /// How many actions run at once unless `-j` says otherwise.
+    fn default_jobs(&self) -> usize {
+        2
+    }
 }
 
 /// The environment every action sees, whatever the executor. It is part of the
@@ -117,9 +130,19 @@ impl Default for DockerOptions {
     }
 }
 
+/// Settings of the slurm executor from the command line (`None`: not given).
+#[derive(Clone, Debug, Default)]
+pub struct SlurmOptions {
+    /// `--cpus`, for `--cpus-per-task`.
+    pub cpus: Option<f64>,
+    /// `-m`, for `--mem`.
+    pub memory: Option<String>,
+}
+
 /// Chooses the executor: `--executor`, else `[executor] kind`, else `auto`:
 /// docker when a Docker engine answers and has every image that the actions
 /// `targets` ask for (and what they need) use, local otherwise.
+#[allow(clippy::too_many_arguments)] // each executor's own options
 pub fn select(
     flag: Option<crate::cli::ExecutorKind>,
     config: &crate::config::Config,
@@ -128,6 +151,7 @@ pub fn select(
     project_dir: &Path,
     store: &cairn_store::Store,
     docker: &DockerOptions,
+    slurm: &SlurmOptions,
 ) -> Result<Box<dyn Executor>> {
     use crate::cli::ExecutorKind;
     let kind = match (flag, config.executor.kind.as_deref()) {
@@ -135,10 +159,20 @@ pub fn select(
         (None, None | Some("auto")) => ExecutorKind::Auto,
         (None, Some("local")) => ExecutorKind::Local,
         (None, Some("docker")) => ExecutorKind::Docker,
+        (None, Some("slurm")) => ExecutorKind::Slurm,
         (None, Some(other)) => anyhow::bail!(
-            "cairn.toml: [executor] kind = {other:?} is not one of \"auto\", \"local\", \"docker\""
+            "cairn.toml: [executor] kind = {other:?} is not one of \"auto\", \"local\", \"docker\", \"slurm\""
         ),
     };
+    if kind == ExecutorKind::Slurm {
+        return Ok(Box::new(slurm::SlurmExecutor::new(
+            config,
+            project_dir,
+            store,
+            docker,
+            slurm,
+        )?));
+    }
     let local = || {
         let hidden = vec![
             std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf()),

@@ -225,7 +225,16 @@ pub fn execute(
 ) -> Result<std::result::Result<Executed, Built>> {
     let store = &session.store;
     let action = session.action(req.name);
-    let scratch = store.scratch_dir(&format!("{}-{}-", layout.prefix, req.id.short()))?;
+    let prefix = format!("{}-{}-", layout.prefix, req.id.short());
+    // An executor that runs actions elsewhere (Slurm) has them in a
+    // directory its nodes share.
+    let scratch = match session.executor.workdir() {
+        Some(dir) => tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempdir_in(dir)
+            .with_context(|| format!("making a workspace in {}", dir.display()))?,
+        None => store.scratch_dir(&prefix)?,
+    };
     let ws = scratch.path().join(&layout.nested).join("workspace");
     std::fs::create_dir_all(&ws)?;
 
@@ -276,6 +285,7 @@ pub fn execute(
     let started_at = unix_now();
     let outcome = session.executor.run(&Job {
         action: req.name,
+        id: &req.id.short(),
         image: &action.image,
         tag: &action.tag,
         argv: &action.argv,

@@ -36,8 +36,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         executor: args.executor,
         actions: &args.actions,
         commit: args.commit.as_deref(),
-        docker: crate::exec::DockerOptions {
-            pull: args.pull,
+        docker: {
+            let defaults = crate::exec::DockerOptions::default();
+            crate::exec::DockerOptions {
+                pull: args.pull,
+                cpus: args.cpus.unwrap_or(defaults.cpus),
+                memory: args.memory.clone().unwrap_or(defaults.memory),
+            }
+        },
+        slurm: crate::exec::SlurmOptions {
             cpus: args.cpus,
             memory: args.memory.clone(),
         },
@@ -95,7 +102,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             &plan,
             &schedule::Options {
                 forced: &forced,
-                jobs: args.jobs,
+                jobs: args.jobs.unwrap_or_else(|| session.executor.default_jobs()),
                 continue_on_error: args.continue_on_error,
             },
             &reporter,

@@ -134,6 +134,7 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
         commit: args.commit.as_deref(),
         docker: crate::exec::DockerOptions::default(),
         read_only: false,
+        slurm: crate::exec::SlurmOptions::default(),
     })?;
     if args.rounds == Some(0) {
         anyhow::bail!("--rounds must be at least 1");

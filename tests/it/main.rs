@@ -16,6 +16,8 @@ mod report;
 mod run;
 mod sharing;
 mod show;
+mod slurm;
+mod slurm_cluster;
 mod store_cmd;
 mod study;
 mod support;

@@ -4,6 +4,7 @@ mod bench_cache;
 mod bench_docker;
 mod bench_restore;
 mod bench_run;
+mod bench_slurm;
 mod bench_store;
 mod bench_trace;
 
@@ -27,7 +28,8 @@ fn main() -> Result<()> {
             Some("restore") => bench_restore::run(&args[2..]),
             Some("trace") => bench_trace::run(&args[2..]),
             Some("cache") => bench_cache::run(&args[2..]),
-            _ => bail!("usage: cargo xtask bench <run|store|docker|restore|trace|cache>"),
+            Some("slurm") => bench_slurm::run(&args[2..]),
+            _ => bail!("usage: cargo xtask bench <run|store|docker|restore|trace|cache|slurm>"),
         },
         _ => {
             eprintln!("usage: cargo xtask <ci|conformance|bench>");
