@@ -22,6 +22,7 @@ pub struct Config {
     pub remote: Option<RemoteConfig>,
     #[serde(default)]
     pub trust: TrustConfig,
+    #[serde(default)]
     pub slurm: SlurmConfig,
 }
 
