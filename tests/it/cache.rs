@@ -403,30 +403,55 @@ fn hostile_archives_are_refused_and_write_nothing() {
 #[test]
 fn a_push_cut_off_by_a_server_stop_completes_after_a_restart() {
     let h = home();
-    let s = pipeline();
+    let s = Study::new();
+    // Many small outputs, so the push is still sending when the server stops.
+    let mut yaml = String::from("version: \"4.0\"\nactions:\n");
+    for i in 0..20 {
+        yaml += &format!(
+            "  a{i}:\n    run: python:v2 analysis/many.py {i}\n    outputs:\n      moderately_sensitive:\n        out: output/a{i}/*.txt\n"
+        );
+    }
+    s.write("project.yaml", &yaml);
+    s.write(
+        "analysis/many.py",
+        "import os, sys\ni = sys.argv[1]\nos.makedirs(f'output/a{i}', exist_ok=True)\nfor j in range(40):\n    open(f'output/a{i}/f{j}.txt', 'w').write(f'{i} {j}\\n')\n",
+    );
+    s.commit("many outputs");
     run(&s, h.path(), &[]);
-    let server = Nginx::start(None);
+    let mut server = Nginx::start(None);
     let url = server.url();
-    let dir = server.dir().to_path_buf();
-    drop(server);
-    let p = cairn(
-        &s,
-        h.path(),
-        &["cache", "push", "--remote", &url],
-        &[("CAIRN_REMOTE_TIMEOUT", "2")],
+    let mut push = s.command(&["cache", "push", "--remote", &url]);
+    push.env("HOME", h.path())
+        .env("CAIRN_REMOTE_TIMEOUT", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = push.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.count("PUT", "cas/") < 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.stop();
+    let cut = crate::study::ran(child.wait_with_output().unwrap());
+    assert_ne!(cut.code, 0, "a push cut off fails, and says so: {cut:?}");
+    assert!(
+        !server.cache_root().join("ac").exists(),
+        "no record before its objects"
     );
-    assert_ne!(
-        p.code, 0,
-        "a push to a stopped server fails, and says so: {p:?}"
-    );
-    let server = Nginx::start(None);
-    let p = cairn(
-        &s,
-        h.path(),
-        &["cache", "push", "--remote", &server.url()],
-        &[],
-    );
+    server.restart();
+    let p = cairn(&s, h.path(), &["cache", "push", "--remote", &url], &[]);
     assert_eq!(p.code, 0, "{p:?}");
-    assert!(p.stdout.contains("pushed 4 realisation(s)"), "{p:?}");
-    let _ = dir;
+    assert!(p.stdout.contains("pushed 20 realisation(s)"), "{p:?}");
+    assert!(p.stdout.contains("already there"), "{p:?}");
+    let c = fresh_clone(&s);
+    let r = cairn(
+        &c,
+        h.path(),
+        &["run", "run_all", "--format", "json", "--trust-unsigned"],
+        &[("CAIRN_REMOTE", &url)],
+    );
+    assert!(r.with_status("ran").is_empty(), "{r:?}");
 }
