@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Parser;
 
-use crate::cli::{Cli, Command, Format, GlobalArgs, RunArgs};
-use crate::{check, explain, graph, project, run, session, show, status, store_cmd, trace, ui};
+use crate::cli::{Cli, Command, Format, GlobalArgs, KeyCommand, RunArgs};
+use crate::{
+    cache, check, exec, explain, graph, project, report, run, session, show, status, store_cmd,
+    trace, ui, verify, yaml_json,
+};
 
 /// Runs `cairn` with the process's arguments.
 pub fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let dir = g.project_dir();
     match cli.command {
         Command::Check => check::run(&dir, g.format("check")),
+        Command::YamlJson => yaml_json::run(),
         Command::Graph { executor } => graph::run(
             &dir,
             &g.store_args(),
@@ -52,14 +56,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             g.no_format("store");
             store_cmd::run(command, &dir, &g.store_args())
         }
-        Command::Internal {
-            command: crate::cli::InternalCommand::TraceInstall { dir },
+        Command::Key {
+            command: KeyCommand::Generate { name },
         } => {
-            let path = trace::install(&dir)
-                .with_context(|| format!("installing the tracer in {}", dir.display()))?;
-            println!("{}", path.display());
-            Ok(ExitCode::SUCCESS)
+            g.no_format("key");
+            cache::keys::generate(&name)
         }
+        Command::Cache { command } => {
+            g.no_format("cache");
+            cache_command(command, &dir, g.store.as_deref())
+        }
+        Command::Internal { command } => match command {
+            crate::cli::InternalCommand::TraceInstall { dir } => {
+                let path = trace::install(&dir)
+                    .with_context(|| format!("installing the tracer in {}", dir.display()))?;
+                println!("{}", path.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            crate::cli::InternalCommand::Cache(command) => {
+                cache::internal::run(command, &dir, g.store.as_deref())
+            }
+        },
         Command::Clean { actions } => {
             g.no_format("clean");
             crate::clean::clean(&dir, &actions)
@@ -72,6 +89,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_command(&args, g),
+        Command::Verify(args) => verify::verify(args, &dir, g.store.as_deref(), g.format("verify")),
+        Command::Report(args) => {
+            g.no_format("report");
+            report::report(args, &dir, g.store.as_deref())
+        }
+        Command::SlurmJob { job } => exec::slurm::node::run(&job),
         Command::Status { executor } => {
             status::status(&open(g, executor.executor)?, g.format("status"))
         }
@@ -80,8 +103,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             explain::explain(&open(g, executor.executor)?, &action)
         }
         Command::Show { action, executor } => {
-            g.no_format("show");
-            show::show(&open(g, executor.executor)?, &action)
+            show::show(&open(g, executor.executor)?, &action, g.format("show"))
         }
         Command::Log { action } => {
             g.no_format("log");
@@ -133,4 +155,93 @@ fn open(
         global.store.as_deref(),
         executor.map(Into::into),
     )
+}
+
+/// `cairn cache export|import|push|pull`.
+fn cache_command(
+    command: crate::cli::ShareCommand,
+    project_dir: &std::path::Path,
+    store: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use crate::cache::sync;
+    use crate::cli::ShareCommand;
+    let mut session = session::Session::open(session::SessionOptions {
+        project_dir,
+        store,
+        executor: None,
+        actions: &[],
+        commit: None,
+        docker: exec::DockerOptions::default(),
+        read_only: false,
+        slurm: exec::SlurmOptions::default(),
+    })?;
+    for w in std::mem::take(&mut session.warnings) {
+        eprintln!("{w}");
+    }
+    let session = session;
+    let url = match &command {
+        ShareCommand::Push { remote, .. } | ShareCommand::Pull { remote, .. } => remote.as_deref(),
+        _ => None,
+    };
+    let sharing = cache::settings::Sharing::resolve(&session.config, &session.project_dir, url)?;
+    let targets = |a: &[String]| -> Vec<String> {
+        if a.is_empty() {
+            vec!["run_all".to_string()]
+        } else {
+            a.to_vec()
+        }
+    };
+    match command {
+        ShareCommand::Export {
+            actions,
+            output,
+            include_highly_sensitive,
+        } => sync::export(
+            &session,
+            &sharing,
+            &targets(&actions),
+            &output,
+            include_highly_sensitive,
+        )?,
+        ShareCommand::Import {
+            files,
+            trust_unsigned,
+        } => sync::import(&session, &sharing, &files, trust_unsigned)?,
+        ShareCommand::Push {
+            actions,
+            include_highly_sensitive,
+            ..
+        } => {
+            let remote = sync::connect(&sharing)?;
+            let mut current = sync::closure(&session, &targets(&actions))?;
+            sync::sign(&session, sharing.signer()?.as_ref(), &mut current)?;
+            let p = sync::push_realisations(&session, &remote, &current, include_highly_sensitive)?;
+            println!(
+                "pushed {} realisation(s) and {} object(s) ({}) to {}; {} object(s) already there; {} object(s) ({}) withheld (highly_sensitive)",
+                p.realisations,
+                p.objects,
+                sync::human(p.bytes),
+                remote.url(""),
+                p.present,
+                p.withheld,
+                sync::human(p.withheld_bytes)
+            );
+        }
+        ShareCommand::Pull {
+            actions,
+            trust_unsigned,
+            ..
+        } => {
+            let remote = sync::connect(&sharing)?;
+            let n = sync::pull(
+                &session,
+                &remote,
+                &sharing,
+                trust_unsigned,
+                &targets(&actions),
+            )?;
+            println!("pulled {n} realisation(s) from {}", remote.url(""));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -161,6 +161,8 @@ pub enum ExecutorKind {
     Local,
     /// Containers through the docker CLI
     Docker,
+    /// One Slurm batch job per action (sbatch, squeue, sacct)
+    Slurm,
 }
 
 impl From<ExecutorKind> for crate::exec::ExecutorChoice {
@@ -169,6 +171,7 @@ impl From<ExecutorKind> for crate::exec::ExecutorChoice {
             ExecutorKind::Auto => crate::exec::ExecutorChoice::Auto,
             ExecutorKind::Local => crate::exec::ExecutorChoice::Local,
             ExecutorKind::Docker => crate::exec::ExecutorChoice::Docker,
+            ExecutorKind::Slurm => crate::exec::ExecutorChoice::Slurm,
         }
     }
 }
@@ -177,6 +180,10 @@ impl From<ExecutorKind> for crate::exec::ExecutorChoice {
 pub enum Command {
     /// Validate project.yaml and print the plan
     Check,
+    /// Read YAML documents (one JSON string per line on stdin) and print, per line,
+    /// `{"ok": data}` or `{"error": message}`: for the differential YAML test
+    #[command(hide = true)]
+    YamlJson,
     /// Print the action graph
     Graph {
         #[command(flatten)]
@@ -197,7 +204,7 @@ pub enum Command {
         #[command(flatten)]
         executor: ExecutorArgs,
     },
-    /// Print an action's derivation and realisation
+    /// Print an action's provenance: derivation, observations, realisation
     Show {
         /// The action to show
         #[arg(value_name = "ACTION")]
@@ -210,6 +217,26 @@ pub enum Command {
         /// The action whose log to print
         #[arg(value_name = "ACTION")]
         action: String,
+    },
+    /// Rebuild actions from their recorded inputs and compare the outputs
+    Verify(VerifyArgs),
+    /// Write one self-contained HTML page about the last run
+    Report(ReportArgs),
+    /// Manage the keys that sign shared cache entries
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Share the cache: archives for CI, a remote cache on an HTTP server
+    Cache {
+        #[command(subcommand)]
+        command: ShareCommand,
+    },
+    /// Run one Slurm job's action on the node (started by the job's script)
+    #[command(hide = true)]
+    SlurmJob {
+        /// The job description written by the submitting cairn
+        job: PathBuf,
     },
     /// cairn's own plumbing, for its tests
     #[command(hide = true)]
@@ -252,9 +279,9 @@ pub struct RunArgs {
     /// Rerun the requested actions even if their outputs are cached
     #[arg(long)]
     pub force: bool,
-    /// Run up to N actions at once (at least 1)
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 2, value_parser = parse_jobs)]
-    pub jobs: usize,
+    /// Run up to N actions at once (at least 1) [default: 2; 100 with --executor slurm]
+    #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
     /// Don't stop on the first failed action
     #[arg(long)]
     pub continue_on_error: bool,
@@ -270,12 +297,15 @@ pub struct RunArgs {
     /// Pull missing images (docker executor)
     #[arg(long)]
     pub pull: bool,
-    /// CPUs per action (docker executor)
-    #[arg(long, alias = "cpu", value_name = "N", default_value_t = 2.0)]
-    pub cpus: f64,
-    /// Memory limit per action (docker executor)
-    #[arg(short = 'm', long, value_name = "M", default_value = "4G")]
-    pub memory: String,
+    /// Use realisations from the remote cache that no trusted key signed
+    #[arg(long)]
+    pub trust_unsigned: bool,
+    /// CPUs per action (docker: --cpus [default: 2]; slurm: --cpus-per-task)
+    #[arg(long, alias = "cpu", value_name = "N")]
+    pub cpus: Option<f64>,
+    /// Memory limit per action (docker: --memory [default: 4G]; slurm: --mem)
+    #[arg(short = 'm', long, value_name = "M")]
+    pub memory: Option<String>,
 }
 
 /// `-j N`: a positive number of actions.
@@ -291,6 +321,7 @@ impl RunArgs {
     /// The run engine's options for these flags.
     pub fn options(&self, global: &GlobalArgs) -> crate::run::RunOptions {
         use crate::run::Force;
+        let docker = crate::exec::DockerOptions::default();
         crate::run::RunOptions {
             project_dir: global.project_dir(),
             store: global.store.clone(),
@@ -309,12 +340,63 @@ impl RunArgs {
             executor: self.executor.map(Into::into),
             docker: crate::exec::DockerOptions {
                 pull: self.pull,
+                cpus: self.cpus.unwrap_or(docker.cpus),
+                memory: self.memory.clone().unwrap_or(docker.memory),
+            },
+            slurm: crate::exec::SlurmOptions {
                 cpus: self.cpus,
                 memory: self.memory.clone(),
             },
+            trust_unsigned: self.trust_unsigned,
             cancelled: Default::default(),
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Actions to verify (`run_all` for every action)
+    #[arg(value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Build each action N times [default: 1 against a recorded realisation,
+    /// else 2 compared with each other]
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<usize>,
+    /// Verify the tree of this git commit instead of the work tree
+    #[arg(long, value_name = "REV")]
+    pub commit: Option<String>,
+    /// Vary the CPU count, hostname, umask, scratch path and entry order
+    /// between builds
+    #[arg(long)]
+    pub vary: bool,
+    /// Verify up to N actions at once
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 2)]
+    pub jobs: usize,
+    /// How to run actions
+    #[arg(long, value_enum)]
+    pub executor: Option<ExecutorKind>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Actions to report on [default: those the last run was asked for]
+    #[arg(value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Where to write the page
+    #[arg(short = 'o', long, value_name = "FILE", default_value = "report.html")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write a new ed25519 key pair NAME.secret and NAME.public to
+    /// ~/.config/cairn/keys (never overwriting) and print the public key
+    Generate {
+        /// The key's name (letters, digits, '.', '_', '-'), e.g. team-ci-1
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -359,5 +441,57 @@ pub enum InternalCommand {
     TraceInstall {
         /// Where to install it
         dir: PathBuf,
+    },
+    /// The sharing layer's plumbing
+    #[command(flatten)]
+    Cache(crate::cache::internal::CacheCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShareCommand {
+    /// Write the current realisations of ACTIONs (and what they need) to an archive
+    Export {
+        /// Actions to export (`run_all`, the default, for every action)
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+        /// The archive to write (a .tar.zst)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also export the content of highly_sensitive outputs
+        #[arg(long)]
+        include_highly_sensitive: bool,
+    },
+    /// Read archives into the store (only realisations signed by a trusted key)
+    Import {
+        /// Archives written by `cairn cache export`
+        #[arg(value_name = "FILE", required = true)]
+        files: Vec<PathBuf>,
+        /// Also accept realisations no trusted key signed
+        #[arg(long)]
+        trust_unsigned: bool,
+    },
+    /// Send the current realisations of ACTIONs (and what they need) to the remote cache
+    Push {
+        /// Actions to push (`run_all`, the default, for every action)
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+        /// The remote cache's URL [default: $CAIRN_REMOTE, [remote] url]
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+        /// Also send the content of highly_sensitive outputs
+        #[arg(long)]
+        include_highly_sensitive: bool,
+    },
+    /// Fetch from the remote cache what ACTIONs (and what they need) would restore
+    Pull {
+        /// Actions to pull (`run_all`, the default, for every action)
+        #[arg(value_name = "ACTION")]
+        actions: Vec<String>,
+        /// The remote cache's URL [default: $CAIRN_REMOTE, [remote] url]
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+        /// Also accept realisations no trusted key signed
+        #[arg(long)]
+        trust_unsigned: bool,
     },
 }

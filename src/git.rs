@@ -86,6 +86,15 @@ impl Git {
         self.resolve("HEAD").ok()
     }
 
+    /// The branch HEAD is on (`None` when detached or unborn).
+    pub fn branch(&self) -> Option<String> {
+        let out = self
+            .run(["symbolic-ref", "--quiet", "--short", "HEAD"])
+            .ok()?;
+        let name = String::from_utf8(out).ok()?.trim().to_string();
+        (!name.is_empty()).then_some(name)
+    }
+
     /// The full commit id of a revision.
     pub fn resolve(&self, rev: &str) -> Result<String> {
         let spec = format!("{rev}^{{commit}}");

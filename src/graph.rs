@@ -173,9 +173,9 @@ mod tests {
 
     fn project() -> Project {
         let src = "version: 5\nactions:\n\
-            \x20 a: {run: python:v2 a.py, outputs: {highly_sensitive: {x: a.csv}}}\n\
-            \x20 'b\"q\"': {run: python:v2 b.py, needs: [a, a], outputs: {highly_sensitive: {x: b.csv}}}\n\
-            \x20 c: {run: python:v2 c.py, needs: [a, 'b\"q\"'], outputs: {highly_sensitive: {x: c.csv}}}\n";
+            \x20 a: {run: 'python:v2 a.py', outputs: {highly_sensitive: {x: a.csv}}}\n\
+            \x20 'b\"q\"': {run: 'python:v2 b.py', needs: [a, a], outputs: {highly_sensitive: {x: b.csv}}}\n\
+            \x20 c: {run: 'python:v2 c.py', needs: [a, 'b\"q\"'], outputs: {highly_sensitive: {x: c.csv}}}\n";
         project::check_source(src).project.unwrap()
     }
 

@@ -6,6 +6,7 @@
 //! `tests/it/library.rs`).
 
 pub mod app;
+pub mod cache;
 pub mod check;
 pub mod clean;
 pub mod cli;
@@ -20,6 +21,8 @@ pub mod observe;
 pub mod outputs;
 pub mod plan;
 pub mod project;
+pub mod provenance;
+pub mod report;
 pub mod run;
 pub mod session;
 pub mod show;
@@ -29,5 +32,8 @@ pub mod state;
 pub mod status;
 pub mod store_cmd;
 pub mod suggest;
+pub mod timestamp;
 pub mod trace;
 pub mod ui;
+pub mod verify;
+pub mod yaml_json;

@@ -7,7 +7,7 @@
 //! give the values of a recorded path set against the current sources, which
 //! is how a cached realisation is found without running anything.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use cairn_store::{Digest, Kind, Look, ObservationSet, Observed, PathSet};
 
@@ -62,12 +62,14 @@ pub fn observe(tree: &SourceTree, set: &PathSet) -> ObservationSet {
 }
 
 /// Reduces a trace to the action's observation set: every path it looked
-/// at except the outputs of the actions it needs (`inputs`, which its
-/// derivation covers), valued from `tree`.
-pub fn reduce(trace: &Trace, tree: &SourceTree, inputs: &HashSet<&str>) -> ObservationSet {
+/// at, valued from `tree`, except those `covered` says its derivation
+/// already accounts for (the outputs of the actions it needs, and paths
+/// its own output patterns match, which are never sources while those
+/// patterns are in its derivation).
+pub fn reduce(trace: &Trace, tree: &SourceTree, covered: &dyn Fn(&str) -> bool) -> ObservationSet {
     let mut set = ObservationSet::default();
     for e in &trace.events {
-        if inputs.contains(e.path.as_str()) {
+        if covered(&e.path) {
             continue;
         }
         match e.op {
@@ -264,7 +266,7 @@ mod tests {
                 ev(Op::Read, "tmp.txt"),
             ],
         };
-        let set = reduce(&trace, &t, &HashSet::from(["output/in.csv"]));
+        let set = reduce(&trace, &t, &|p| p == "output/in.csv");
         assert_eq!(set.read.len(), 4);
         assert_eq!(set.read["new.csv"], Observed::Absent);
         assert_eq!(set.read["tmp.txt"], Observed::Absent);
@@ -284,7 +286,7 @@ mod tests {
                 ev(Op::List, "a"),
             ],
         };
-        let old = reduce(&trace, &t, &HashSet::new());
+        let old = reduce(&trace, &t, &|_| false);
         assert!(changes("x", &old, &t).is_empty());
         let t2 = tree(&[
             ("a/x.py", "1"),

@@ -81,14 +81,38 @@ impl ActionPatterns {
 /// few patterns that could match it.
 pub struct AllPatterns {
     exact: HashSet<String>,
-    by_dir: HashMap<String, GlobSet>,
+    /// Compiled on first use: most directories that hold outputs hold no
+    /// sources, and compiling thousands of patterns costs more than a no-op
+    /// run may spend.
+    by_dir: HashMap<String, LazySet>,
     general: GlobSet,
+}
+
+/// Globs compiled into a set the first time a path is tested against them.
+struct LazySet {
+    globs: Vec<globset::Glob>,
+    set: std::sync::OnceLock<GlobSet>,
+}
+
+impl LazySet {
+    fn is_match(&self, path: &str) -> bool {
+        self.set
+            .get_or_init(|| {
+                let mut b = GlobSetBuilder::new();
+                for g in &self.globs {
+                    b.add(g.clone());
+                }
+                // Each glob compiled on its own already; a set of them builds.
+                b.build().expect("a set of valid globs builds")
+            })
+            .is_match(path)
+    }
 }
 
 impl AllPatterns {
     pub fn new(project: &Project) -> Result<AllPatterns> {
         let mut exact = HashSet::new();
-        let mut by_dir: HashMap<String, GlobSetBuilder> = HashMap::new();
+        let mut by_dir: HashMap<String, Vec<globset::Glob>> = HashMap::new();
         let mut general = GlobSetBuilder::new();
         for a in project.actions.values() {
             for (_, p) in a.patterns() {
@@ -96,10 +120,7 @@ impl AllPatterns {
                 if !p.contains('*') {
                     exact.insert(p.to_string());
                 } else if !dir.contains('*') && name.contains('*') {
-                    by_dir
-                        .entry(dir.to_string())
-                        .or_insert_with(GlobSetBuilder::new)
-                        .add(compile(p)?);
+                    by_dir.entry(dir.to_string()).or_default().push(compile(p)?);
                 } else {
                     general.add(compile(p)?);
                 }
@@ -109,8 +130,16 @@ impl AllPatterns {
             exact,
             by_dir: by_dir
                 .into_iter()
-                .map(|(d, b)| Ok((d, b.build()?)))
-                .collect::<Result<_>>()?,
+                .map(|(d, globs)| {
+                    (
+                        d,
+                        LazySet {
+                            globs,
+                            set: std::sync::OnceLock::new(),
+                        },
+                    )
+                })
+                .collect(),
             general: general.build()?,
         })
     }

@@ -42,6 +42,8 @@ pub struct Session {
     _export: Option<tempfile::TempDir>,
     /// An empty stand-in store for a read-only session where none exists yet.
     _empty_store: Option<tempfile::TempDir>,
+    /// The remote cache a run pulls from and pushes to, if one is set.
+    pub remote: Option<crate::cache::sync::RunRemote>,
     /// The tracer, installed on first use (`Err`: why it could not be).
     tracer: std::sync::OnceLock<std::result::Result<PathBuf, String>>,
 }
@@ -55,6 +57,7 @@ pub struct SessionOptions<'a> {
     pub actions: &'a [String],
     pub commit: Option<&'a str>,
     pub docker: exec::DockerOptions,
+    pub slurm: exec::SlurmOptions,
     /// For commands that only look (`status`, `explain`, `show`, `log`,
     /// `graph`): no store and no `.cairn/` are created, nothing is saved,
     /// and the project's warnings are left to `check` and `run`.
@@ -112,12 +115,6 @@ impl Session {
             Some(tree) => Config::load(tree)?,
             None => work_config,
         };
-        if let Some(remote) = &config.remote {
-            notes.push(format!(
-                "warning: cairn.toml: [remote] url = {:?} is ignored: this version of cairn has no remote cache",
-                remote.url
-            ));
-        }
         // Asking Docker which images it has takes tens of milliseconds of
         // waiting on other processes: it overlaps with scanning the sources.
         let (executor, scanned) = std::thread::scope(|s| {
@@ -130,6 +127,7 @@ impl Session {
                     &project_dir,
                     &store,
                     &opts.docker,
+                    &opts.slurm,
                 )
             });
             let scanned = (|| -> Result<_> {
@@ -190,6 +188,7 @@ impl Session {
             warnings: notes,
             _export: export,
             _empty_store: empty_store,
+            remote: None,
             tracer: std::sync::OnceLock::new(),
         })
     }
@@ -207,6 +206,7 @@ impl Session {
             actions: &[],
             commit: None,
             docker: exec::DockerOptions::default(),
+            slurm: exec::SlurmOptions::default(),
             read_only: true,
         })
     }

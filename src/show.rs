@@ -4,28 +4,26 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
+use crate::cli::Format;
+use crate::provenance;
 use crate::session::Session;
 use crate::status::evaluate;
 
-pub fn show(session: &Session, action: &str) -> Result<ExitCode> {
+pub fn show(session: &Session, action: &str, format: Format) -> Result<ExitCode> {
     let e = evaluated(session, action)?;
-    match &e.derivation {
-        Some(drv) => {
-            println!("# derivation {} ({})", drv.id().short(), drv.id());
-            print!("{}", drv.to_canonical());
-        }
-        None => println!(
-            "# {action}: derivation not yet known (an action it needs has no outputs for its current inputs)"
-        ),
+    let shown = provenance::Shown {
+        realisation: provenance::realisation_of(session, &e)?,
+        evaluated: &e,
+    };
+    let text = match format {
+        Format::Json => format!("{}\n", provenance::json(&shown)),
+        Format::Human => provenance::text(&shown),
+    };
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
-    match &e.realisation {
-        Some(r) => {
-            println!("\n# realisation");
-            print!("{}", cairn_store::to_canonical(r));
-        }
-        None => println!("\n# no realisation: {action} is {}", e.state.as_str()),
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn log(session: &Session, action: &str) -> Result<ExitCode> {

@@ -88,7 +88,21 @@ impl SourceTree {
 
     /// Copies every file into `dest` (reflink where the filesystem can).
     pub fn copy_into(&self, dest: &Path) -> Result<()> {
-        for f in &self.files {
+        self.copy_files(self.files.iter(), dest)
+    }
+
+    /// Copies every file into `dest` in reverse order, so that directory
+    /// entries are created in another order (`cairn verify --vary`).
+    pub fn copy_into_reversed(&self, dest: &Path) -> Result<()> {
+        self.copy_files(self.files.iter().rev(), dest)
+    }
+
+    fn copy_files<'a>(
+        &'a self,
+        files: impl Iterator<Item = &'a SourceFile>,
+        dest: &Path,
+    ) -> Result<()> {
+        for f in files {
             let to = dest.join(&f.path);
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent)?;

@@ -23,13 +23,21 @@ pub struct ProjectState {
     /// Actions whose last attempt failed (cleared when they next succeed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failures: BTreeMap<String, FailureState>,
-    /// The bytes this state was loaded from: an unchanged state is not rewritten.
+    /// What was loaded: an unchanged state is not rewritten (comparing is
+    /// much cheaper than serializing thousands of files to compare bytes).
     #[serde(skip)]
-    loaded: Vec<u8>,
+    loaded: Option<Loaded>,
+}
+
+#[derive(Debug, Default)]
+struct Loaded {
+    actions: BTreeMap<String, ActionState>,
+    files: BTreeMap<String, FileState>,
+    failures: BTreeMap<String, FailureState>,
 }
 
 /// The realisation whose outputs an action has in the project.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionState {
     pub derivation: Digest,
     /// The realisation's key (derivation and observation set).
@@ -46,7 +54,7 @@ pub struct ActionState {
 }
 
 /// The last failed attempt of an action.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FailureState {
     /// When it failed (seconds since the epoch).
     pub at: i64,
@@ -58,7 +66,7 @@ pub struct FailureState {
 }
 
 /// A materialised output file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileState {
     pub action: String,
     pub object: Digest,
@@ -112,7 +120,11 @@ impl ProjectState {
         match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<ProjectState>(&bytes) {
                 Ok(mut state) => {
-                    state.loaded = bytes;
+                    state.loaded = Some(Loaded {
+                        actions: state.actions.clone(),
+                        files: state.files.clone(),
+                        failures: state.failures.clone(),
+                    });
                     state
                 }
                 Err(e) => {
@@ -129,10 +141,12 @@ impl ProjectState {
 
     /// Writes the state atomically, if it changed.
     pub fn save(&self, project_dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self)?;
-        if bytes == self.loaded {
+        if self.loaded.as_ref().is_some_and(|l| {
+            l.actions == self.actions && l.files == self.files && l.failures == self.failures
+        }) {
             return Ok(());
         }
+        let bytes = serde_json::to_vec(self)?;
         let path = Self::path(project_dir);
         let dir = path.parent().expect("state file has a parent");
         std::fs::create_dir_all(dir)?;

@@ -58,7 +58,7 @@ impl LocalExecutor {
     }
 
     /// The host command prefix for `image`, with its program resolved on PATH.
-    fn command(&self, image: &str) -> Result<Vec<String>> {
+    pub(crate) fn command(&self, image: &str) -> Result<Vec<String>> {
         let mut prefix = match self.images.get(image).and_then(|c| c.command.clone()) {
             Some(c) if !c.is_empty() => c,
             Some(_) => bail!("cairn.toml: [images.{image}] command must not be empty"),

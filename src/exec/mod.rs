@@ -1,8 +1,10 @@
-//! Executors: how an action's command runs (on the host, or in Docker).
+//! Executors: how an action's command runs (on the host, in Docker, or as
+//! a Slurm job).
 
 pub mod docker;
 pub(crate) mod engine;
 pub mod local;
+pub mod slurm;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,6 +14,8 @@ use anyhow::Result;
 /// One run of one action.
 pub struct Job<'a> {
     pub action: &'a str,
+    /// The derivation's id, short form (names the action's Slurm job).
+    pub id: &'a str,
     /// Image name and tag as written in `run:`.
     pub image: &'a str,
     pub tag: &'a str,
@@ -77,6 +81,15 @@ pub trait Executor: Send + Sync {
     fn note(&self) -> Option<String> {
         None
     }
+    /// Where scratch workspaces must be made, when not in the store's
+    /// `tmp/` (a directory that other machines see).
+    fn workdir(&self) -> Option<&Path> {
+        None
+    }
+    /// How many actions run at once unless `-j` says otherwise.
+    fn default_jobs(&self) -> usize {
+        2
+    }
 }
 
 /// The environment every action sees, whatever the executor. It is part of the
@@ -124,11 +137,22 @@ pub enum ExecutorChoice {
     Auto,
     Local,
     Docker,
+    Slurm,
+}
+
+/// Settings of the slurm executor from the command line (`None`: not given).
+#[derive(Clone, Debug, Default)]
+pub struct SlurmOptions {
+    /// `--cpus`, for `--cpus-per-task`.
+    pub cpus: Option<f64>,
+    /// `-m`, for `--mem`.
+    pub memory: Option<String>,
 }
 
 /// Chooses the executor: `--executor`, else `[executor] kind`, else `auto`:
 /// docker when a Docker engine answers and has every image that the actions
 /// `targets` ask for (and what they need) use, local otherwise.
+#[allow(clippy::too_many_arguments)] // each executor's own options
 pub fn select(
     flag: Option<ExecutorChoice>,
     config: &crate::config::Config,
@@ -137,16 +161,27 @@ pub fn select(
     project_dir: &Path,
     store: &cairn_store::Store,
     docker: &DockerOptions,
+    slurm: &SlurmOptions,
 ) -> Result<Box<dyn Executor>> {
     let kind = match (flag, config.executor.kind.as_deref()) {
         (Some(k), _) => k,
         (None, None | Some("auto")) => ExecutorChoice::Auto,
         (None, Some("local")) => ExecutorChoice::Local,
         (None, Some("docker")) => ExecutorChoice::Docker,
+        (None, Some("slurm")) => ExecutorChoice::Slurm,
         (None, Some(other)) => anyhow::bail!(
-            "cairn.toml: [executor] kind = {other:?} is not one of \"auto\", \"local\", \"docker\""
+            "cairn.toml: [executor] kind = {other:?} is not one of \"auto\", \"local\", \"docker\", \"slurm\""
         ),
     };
+    if kind == ExecutorChoice::Slurm {
+        return Ok(Box::new(slurm::SlurmExecutor::new(
+            config,
+            project_dir,
+            store,
+            docker,
+            slurm,
+        )?));
+    }
     let local = || {
         let hidden = vec![
             std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf()),

@@ -28,6 +28,18 @@ fn write_value(out: &mut String, node: &Node) {
             }
             out.push('}');
         }
+        // Python's `json.dumps` cannot write a set (the reference crashes); cairn writes
+        // its members as a list.
+        Value::Set(entries) => {
+            out.push('[');
+            for (i, e) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(out, &e.key);
+            }
+            out.push(']');
+        }
         Value::Seq(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -48,7 +60,11 @@ fn write_scalar(out: &mut String, s: &Scalar) {
         Resolved::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Resolved::Int(i) => out.push_str(i),
         Resolved::Float(f) => out.push_str(&float(*f)),
-        Resolved::Str => write_string(out, &s.text),
+        // Python's `json.dumps` cannot write a date at all (the reference crashes);
+        // cairn writes the date as written.
+        Resolved::Str | Resolved::Timestamp { .. } | Resolved::Binary(_) => {
+            write_string(out, &s.text)
+        }
     }
 }
 

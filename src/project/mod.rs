@@ -14,8 +14,9 @@
 //! - action names are the keys' text as written, so `1:` and `"1":` clash.
 //!
 //! Choices where the reference is silent:
-//! - plain scalars follow the YAML 1.2 core schema (`yes` is a string); merge keys
-//!   (`<<`) work as in ruamel; non-core tags are errors;
+//! - YAML is read by the reference's own parser (libyaml) and typed as its loader types
+//!   it (YAML 1.2: `yes` is a string, `1_000` an integer); merge keys (`<<`) work as in
+//!   ruamel; tags other than the core ones are errors, and so are list keys;
 //! - a rule that needs an action's `run` and `outputs` together (the extraction rules)
 //!   runs only when both are valid, and rules across actions (duplicate commands,
 //!   unique outputs, unknown needs, cycles) see only actions that are valid themselves;
@@ -43,6 +44,7 @@ use anyhow::Context as _;
 
 pub use diagnostic::{Diagnostic, Renderer, Severity};
 pub use model::{Action, Location, PrivacyLevel, Project};
+pub use yaml::data_as_json as yaml_data_as_json;
 
 /// The outcome of checking a `project.yaml`.
 #[derive(Debug)]
@@ -59,7 +61,12 @@ pub struct Checked {
 
 /// Parses and validates the text of a `project.yaml`.
 pub fn check_source(src: &str) -> Checked {
-    match yaml::parse(src) {
+    let parsed =
+        yaml::parse(src).and_then(|root| match root.as_ref().and_then(yaml::complex_key) {
+            Some(error) => Err(vec![error]),
+            None => Ok(root),
+        });
+    match parsed {
         Ok(root) => validate::validate(root.as_ref()),
         Err(errors) => Checked {
             project: None,

@@ -93,7 +93,7 @@ mod load {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("project.yaml"),
-            "version: 4\nactions:\n  a: {run: python:v2 a.py, outputs: {highly_sensitive: {x: a.csv}}}\n",
+            "version: 4\nactions:\n  a: {run: 'python:v2 a.py', outputs: {highly_sensitive: {x: a.csv}}}\n",
         )
         .unwrap();
         let (project, warnings) = load(dir.path()).unwrap();

@@ -1,7 +1,7 @@
 //! `cairn run`: plan, build what is stale, restore what is fresh, and put the
 //! outputs in the project.
 
-mod build;
+pub mod build;
 pub mod event;
 mod preflight;
 mod reconcile;
@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::exec::{DockerOptions, ExecutorChoice};
+use crate::exec::{DockerOptions, ExecutorChoice, SlurmOptions};
 use crate::plan::Plan;
 use crate::session::{Session, SessionOptions};
 
@@ -46,8 +46,9 @@ pub struct RunOptions {
     /// Actions to run with what they need (`run_all` for every action).
     pub actions: Vec<String>,
     pub force: Force,
-    /// How many actions may run at once (at least 1).
-    pub jobs: usize,
+    /// How many actions may run at once (at least 1) [default: the
+    /// executor's: 2; 100 for slurm].
+    pub jobs: Option<usize>,
     pub continue_on_error: bool,
     /// Report what would run and why; run nothing.
     pub dry_run: bool,
@@ -56,6 +57,10 @@ pub struct RunOptions {
     /// The executor, if chosen (else `[executor] kind`, else auto).
     pub executor: Option<ExecutorChoice>,
     pub docker: DockerOptions,
+    /// `--cpus` and `-m` as the slurm executor takes them (`None`: not given).
+    pub slurm: SlurmOptions,
+    /// Use realisations from the remote cache that no trusted key signed.
+    pub trust_unsigned: bool,
     /// Set by the caller to stop the run (running actions are killed).
     pub cancelled: Arc<AtomicBool>,
 }
@@ -68,12 +73,14 @@ impl RunOptions {
             store: None,
             actions: actions.iter().map(|a| a.to_string()).collect(),
             force: Force::Nothing,
-            jobs: 2,
+            jobs: None,
             continue_on_error: false,
             dry_run: false,
             commit: None,
             executor: None,
             docker: DockerOptions::default(),
+            slurm: SlurmOptions::default(),
+            trust_unsigned: false,
             cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -107,11 +114,13 @@ pub fn run(opts: &RunOptions, sink: &dyn EventSink) -> Result<RunReport> {
         actions: &opts.actions,
         commit: opts.commit.as_deref(),
         docker: opts.docker.clone(),
+        slurm: opts.slurm.clone(),
         read_only: false,
     })?;
     for w in std::mem::take(&mut session.warnings) {
         sink.note(&w);
     }
+    session.remote = Some(crate::cache::sync::RunRemote::new(opts.trust_unsigned));
     let plan = Plan::new(&session.project, &opts.actions)?;
     preflight::check(&session, &plan)?;
     let forced: HashSet<String> = match opts.force {
@@ -136,6 +145,19 @@ pub fn run(opts: &RunOptions, sink: &dyn EventSink) -> Result<RunReport> {
             store: session.store.root().to_path_buf(),
             ..RunReport::default()
         });
+    }
+    // What was asked, for `cairn report`.
+    if let Err(e) = crate::report::Request::record(
+        &project_dir,
+        &opts.actions,
+        opts.force == Force::WithDependencies,
+        opts.force == Force::Targets,
+        session
+            .from_commit
+            .then(|| session.commit.clone())
+            .flatten(),
+    ) {
+        sink.note(&format!("warning: could not save the run's request: {e:#}"));
     }
 
     let mut state = std::mem::take(&mut session.state);
@@ -163,7 +185,7 @@ pub fn run(opts: &RunOptions, sink: &dyn EventSink) -> Result<RunReport> {
             &plan,
             &schedule::Options {
                 forced: &forced,
-                jobs: opts.jobs,
+                jobs: opts.jobs.unwrap_or_else(|| session.executor.default_jobs()),
                 continue_on_error: opts.continue_on_error,
             },
             sink,
@@ -217,6 +239,14 @@ pub fn run(opts: &RunOptions, sink: &dyn EventSink) -> Result<RunReport> {
         ));
     }
 
+    if let Some(remote) = &session.remote {
+        let built: Vec<cairn_store::Realisation> = results
+            .values()
+            .filter(|o| o.status == Status::Ran)
+            .filter_map(|o| o.realisation.as_deref().cloned())
+            .collect();
+        remote.push(&session, built, sink);
+    }
     let mut totals = Totals {
         ok: true,
         files_hashed: session.sources_hashed + outputs_hashed,

@@ -108,7 +108,7 @@ pub fn execute(
                 let Some((_, name)) = ready.pop_first() else {
                     break;
                 };
-                let prepared = prepare(session, name, &manifests, forced.contains(name));
+                let prepared = prepare(session, name, &manifests, forced.contains(name), sink);
                 let (drv, sources, id) = match prepared {
                     Ok(Prepared::InPlace { id, key, manifest }) => {
                         let msg = "Reusing cached outputs";
@@ -298,7 +298,7 @@ pub fn execute(
                     {
                         told_untraced = true;
                         sink.note(&format!(
-                            "note: {name} ran untraced ({why}), so it depends on every file it could see;                              so may other actions of this run"
+                            "note: {name} ran untraced ({why}), so it depends on every file it could see (and so may other actions of this run)"
                         ));
                     }
                     let mut msg = format!("Completed successfully in {}", seconds(elapsed));
@@ -474,6 +474,7 @@ fn prepare<'s>(
     name: &str,
     manifests: &HashMap<String, Digest>,
     forced: bool,
+    sink: &dyn EventSink,
 ) -> Result<Prepared<'s>> {
     let inputs = session
         .inputs_of(name, manifests)
@@ -495,6 +496,11 @@ fn prepare<'s>(
         return Ok(Prepared::InPlace { id, key, manifest });
     }
     if let Some((key, r)) = session.lookup(&id, &sources)? {
+        return Ok(Prepared::Cached { id, key, r });
+    }
+    if let Some(remote) = &session.remote
+        && let Some((key, r)) = remote.fetch(session, &drv, &sources, sink)
+    {
         return Ok(Prepared::Cached { id, key, r });
     }
     Ok(Prepared::Stale(drv, sources))

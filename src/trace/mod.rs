@@ -3,13 +3,17 @@
 //! on demand where an executor can run it, and the parser of what it writes.
 //!
 //! Trace file format (version 1), one line each:
-//! - a header: `cairn-trace 1`, or `untraced\tREASON` when ptrace or seccomp
-//!   was refused and the program ran without tracing;
+//! - a header: `cairn-trace 1`, or `untraced\tREASON` when the program ran
+//!   without tracing (ptrace or seccomp refused, no `/proc`) or made calls
+//!   the supervisor does not decode (another ABI: 32-bit, x32);
 //! - then events `OP\tEXISTED\tPATH`: OP is `read`, `write`, `stat`, `list` or
 //!   `exec`; EXISTED is `1` if the path existed (for `write`: before the
 //!   call), `0` if the lookup found nothing; PATH is relative to the root,
 //!   `/`-separated, empty for the root itself, with `\\`, `\t`, `\n` and
 //!   `\xHH` (a byte that is not valid UTF-8) escaped.
+//!
+//! The supervisor writes the file under a temporary name and renames it, so a
+//! trace file is whole or absent.
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -22,6 +26,12 @@ pub const SUPERVISOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cairn-tr
 /// returns its path. Concurrent installs race harmlessly: each renames a
 /// complete file over the same name.
 pub fn install(dir: &Path) -> io::Result<PathBuf> {
+    if SUPERVISOR.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "cairn's tracer runs on Linux only",
+        ));
+    }
     let hash = blake3::hash(SUPERVISOR).to_hex();
     let path = dir.join(format!("cairn-trace-{}", &hash[..16]));
     if path.is_file() {
@@ -40,7 +50,8 @@ pub fn install(dir: &Path) -> io::Result<PathBuf> {
 /// What an action did with the paths of its workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Trace {
-    /// Why it ran without tracing, if it did (then `events` is empty).
+    /// Why it ran without tracing, or why its trace cannot be used (then
+    /// `events` is empty): its observation set is every visible file.
     pub untraced: Option<String>,
     pub events: Vec<Event>,
 }
@@ -57,10 +68,12 @@ pub struct Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
     /// Content read: opened for reading (mmap goes through an open), a
-    /// symlink's target read, the old name of a hard link.
+    /// symlink's target read, the old name of a hard link or a rename, a file
+    /// opened for writing without `O_TRUNC` (its content is kept).
     Read,
     /// Created, opened for writing, truncated, renamed from or to, removed,
-    /// made a directory, its metadata changed.
+    /// made a directory, its metadata changed. `existed` is whether the path
+    /// was there before the call (the supervisor looks, at the call's entry).
     Write,
     /// Metadata or existence only: the stat family, access, chdir, an open
     /// of a directory or with `O_PATH`, a readlink of something not a link.
@@ -84,14 +97,38 @@ impl Op {
     }
 }
 
-/// Parses a trace file. Lines that are not events (a truncated last line,
-/// an unknown op) are skipped: a trace is read after its writer is gone.
+/// Reads and parses the trace file at `path`. A file that is missing (the
+/// supervisor died before writing it) or unreadable reads as untraced.
+pub fn load(path: &Path) -> Trace {
+    match std::fs::read(path) {
+        Ok(bytes) => parse(&String::from_utf8_lossy(&bytes)),
+        Err(e) => Trace {
+            untraced: Some(format!("no trace at {}: {e}", path.display())),
+            events: Vec::new(),
+        },
+    }
+}
+
+/// Parses a trace file. Text without a known header (empty, another
+/// version) reads as untraced, so that it can never pass for "looked at
+/// nothing"; lines that are not events are skipped. A missing file (the
+/// supervisor died before it wrote one) is the caller's to treat likewise.
 pub fn parse(text: &str) -> Trace {
     let mut lines = text.lines();
-    let untraced = lines
-        .next()
-        .and_then(|h| h.strip_prefix("untraced\t"))
-        .map(|r| String::from_utf8_lossy(&unescape(r)).into_owned());
+    let untraced = match lines.next() {
+        Some("cairn-trace 1") => None,
+        Some(h) if h.starts_with("untraced\t") => {
+            Some(String::from_utf8_lossy(&unescape(&h["untraced\t".len()..])).into_owned())
+        }
+        Some(h) => Some(format!("unknown trace header {h:?}")),
+        None => Some("empty trace file".into()),
+    };
+    if untraced.is_some() {
+        return Trace {
+            untraced,
+            events: Vec::new(),
+        };
+    }
     let events = lines
         .filter_map(|line| {
             let mut fields = line.splitn(3, '\t');
@@ -167,6 +204,27 @@ mod tests {
             Some("PTRACE_TRACEME: Operation not permitted (os error 1)")
         );
         assert!(t.events.is_empty());
+    }
+
+    #[test]
+    fn a_trace_without_a_known_header_reads_as_untraced() {
+        for text in ["", "cairn-trace 2\nread\t1\tx\n", "read\t1\tx\n"] {
+            let t = parse(text);
+            assert!(t.untraced.is_some(), "{text:?}");
+            assert!(t.events.is_empty(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_trace_file_reads_as_untraced() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = load(&dir.path().join("trace"));
+        assert!(t.untraced.unwrap().starts_with("no trace at"));
+        std::fs::write(dir.path().join("trace"), "cairn-trace 1\nlist\t1\t\n").unwrap();
+        assert_eq!(
+            load(&dir.path().join("trace")).events,
+            vec![ev(Op::List, true, "")]
+        );
     }
 
     #[test]

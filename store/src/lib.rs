@@ -52,10 +52,13 @@ mod object;
 mod record;
 mod roots;
 mod store;
+mod transfer;
 mod usage;
 mod verify;
 
-pub use archive::{ExportOptions, ExportStats, ImportOptions, ImportStats};
+pub use archive::{
+    Accept, ExportOptions, ExportStats, ImportOptions, ImportStats, RefusedRealisation,
+};
 pub use digest::{Digest, Kind, SHORT_ID_LEN};
 pub use error::{Error, Result};
 pub use gc::{GcOptions, GcReport, TMP_MAX_AGE};
@@ -71,5 +74,6 @@ pub use record::{
 };
 pub use roots::{ROOT_FORMAT, Root};
 pub use store::Store;
+pub use transfer::{ObjectReader, Received};
 pub use usage::Usage;
 pub use verify::{Problem, VerifyOptions, VerifyReport, Withheld};

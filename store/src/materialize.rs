@@ -84,7 +84,12 @@ impl Store {
     /// Moves a corrupt object aside and returns the error that names it.
     /// If moving fails the error is still returned: the caller never uses
     /// the content either way.
-    fn quarantine_corrupt(&self, path: &Path, expected: Digest, actual: Digest) -> Error {
+    pub(crate) fn quarantine_corrupt(
+        &self,
+        path: &Path,
+        expected: Digest,
+        actual: Digest,
+    ) -> Error {
         let dest = self.layout.quarantine_path(path);
         let moved = fs::create_dir_all(self.layout.quarantine_dir())
             .and_then(|()| fs::rename(path, &dest))

@@ -247,10 +247,30 @@ impl PathSets {
 }
 
 /// The realisation key of derivation `drv` observed as `observations`.
+///
+/// The observation set is hashed in a canonical binary form rather than as
+/// TOML: a no-op run computes one key per action, and this is on its path.
+/// Entries come in path order (the maps are sorted), each tagged with how
+/// the path was looked at, its length-prefixed bytes and its value.
 pub fn realisation_key(drv: &Digest, observations: &ObservationSet) -> Digest {
     let mut h = Kind::Realisation.hasher();
     h.update(drv.as_bytes());
-    h.update(to_canonical(observations).as_bytes());
+    for (look, map) in [(b'r', &observations.read), (b'l', &observations.listed)] {
+        for (path, value) in map {
+            h.update(&[look]);
+            h.update(&(path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            match value {
+                Observed::File(d) => h.update(b"f").update(d.as_bytes()),
+                Observed::Executable(d) => h.update(b"x").update(d.as_bytes()),
+                Observed::Dir => h.update(b"d"),
+                Observed::Listing(d) => h.update(b"L").update(d.as_bytes()),
+                Observed::Absent => h.update(b"a"),
+            };
+        }
+        h.update(b"\0");
+    }
+    h.update(&[u8::from(observations.untraced)]);
     h.finalize().into()
 }
 
@@ -332,6 +352,11 @@ pub struct Realisation {
     /// Whether the work tree differed from `commit`.
     pub dirty: bool,
     pub cairn_version: String,
+    /// `NAME:BASE64` ed25519 signatures of [`Realisation::signed_bytes`]:
+    /// how a realisation from another machine earns trust. Not part of the
+    /// key, nor of what is signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<String>,
 }
 
 /// The privacy level whose objects never leave the machine unless asked.
@@ -348,6 +373,13 @@ impl Realisation {
     /// Canonical TOML bytes of this realisation.
     pub fn to_canonical(&self) -> String {
         to_canonical(self)
+    }
+
+    /// What a signature signs: the canonical record without its signatures.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut unsigned = self.clone();
+        unsigned.signatures.clear();
+        unsigned.to_canonical().into_bytes()
     }
 
     /// The key this realisation is filed under: its derivation and what

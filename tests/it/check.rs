@@ -148,7 +148,7 @@ fn yaml_syntax_error_snapshot() {
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty());
     insta::assert_snapshot!(out.stderr, @r"
-        project.yaml:3:6: error: invalid YAML: the `[` on line 3, column 6 is never closed (while parsing a node, did not find expected node content at line 4, column 1, the end of the file)
+        project.yaml:3:6: error: invalid YAML: the `[` on line 3, column 6 is never closed (while parsing a flow node, did not find expected node content at line 4, column 1, the end of the file)
           |
         3 |   a: [
           |      ^
@@ -161,10 +161,10 @@ fn tab_indentation_snapshot() {
     let out = check_human(case("121_yaml_tab_indent.yaml"));
     assert_eq!(out.code, 1);
     insta::assert_snapshot!(out.stderr, @r"
-        project.yaml:3:2: error: invalid YAML: tabs disallowed within this context (block indentation); indent with spaces, not tabs (line 3, column 2)
+        project.yaml:3:1: error: invalid YAML: found character that cannot start any token; indent with spaces, not tabs (line 3, column 1)
           |
         3 | 	a: 1
-          | 	^
+          | ^
         project.yaml is not valid: 1 error
         ");
 }
@@ -231,7 +231,7 @@ fn cycle_snapshot() {
 #[test]
 fn errors_are_listed_in_file_order() {
     let out = check_json(
-        "version: 5\nactions:\n  b: {run: python:v2 b.py, needs: [zz], outputs: {highly_sensitive: {x: b.csv}}}\n  \
+        "version: 5\nactions:\n  b: {run: 'python:v2 b.py', needs: [zz], outputs: {highly_sensitive: {x: b.csv}}}\n  \
          a: {run: 'python:v2 a.py', outputs: {}}\nfoo: 1\n",
     );
     let lines: Vec<u64> = out.json()["errors"]
@@ -259,7 +259,7 @@ fn crash_free_on_the_reference_crashers() {
             "empty run key",
         ),
         (
-            "version: 5\nactions:\n  a: {run: python:v2 a, needs: [1], outputs: {highly_sensitive: {x: a.csv}}}\n",
+            "version: 5\nactions:\n  a: {run: 'python:v2 a', needs: [1], outputs: {highly_sensitive: {x: a.csv}}}\n",
             "must be a list of action names",
         ),
         (
@@ -295,4 +295,64 @@ fn broken_pipe_is_not_a_failure() {
     drop(child.stdout.take()); // the reader goes away before cairn writes
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Real studies continue a flow sequence on the next line, indented no deeper than its
+/// key; the reference's YAML loader accepts it, and so does cairn.
+#[test]
+fn needs_continued_on_the_next_line_at_the_keys_indentation() {
+    let extract = |name: &str| {
+        format!(
+            "  {name}:\n    run: ehrql:v1 generate-dataset analysis/{name}.py --output output/{name}.csv.gz\n\
+             \x20   outputs:\n      highly_sensitive:\n        dataset: output/{name}.csv.gz\n"
+        )
+    };
+    let yaml = format!(
+        "version: '4.0'\nactions:\n{}{}{}\
+         \x20 summarise:\n    run: r:v2 analysis/summarise.R\n\
+         \x20   needs: [extract_cases, extract_controls_1,\n    extract_controls_2]\n\
+         \x20   outputs:\n      moderately_sensitive:\n        table: output/summary.csv\n",
+        extract("extract_cases"),
+        extract("extract_controls_1"),
+        extract("extract_controls_2"),
+    );
+    let out = check_json(&yaml);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let report = out.json();
+    assert_eq!(
+        report["plan"]["summarise"]["needs"],
+        serde_json::json!(["extract_cases", "extract_controls_1", "extract_controls_2"])
+    );
+    assert_eq!(
+        report["plan"]["summarise"]["argv"],
+        serde_json::json!(["r:v2", "analysis/summarise.R"])
+    );
+    // The human form agrees.
+    let human = check_human(&yaml);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    assert!(
+        human
+            .stdout
+            .contains("needs    extract_cases, extract_controls_1, extract_controls_2"),
+        "{}",
+        human.stdout
+    );
+}
+
+/// What the reference's loader rejects, cairn rejects: a `:` inside an unquoted value
+/// in a flow mapping.
+#[test]
+fn a_colon_in_an_unquoted_flow_value_is_the_references_error() {
+    let out = check_human(
+        "version: 5\nactions:\n  a: {run: python:v2 a.py, outputs: {highly_sensitive: {x: a.csv}}}\n",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with(
+            "project.yaml:3:18: error: invalid YAML: found unexpected ':' (line 3, column 18, \
+             while scanning a plain scalar from line 3, column 12)"
+        ),
+        "{}",
+        out.stderr
+    );
 }

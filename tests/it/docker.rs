@@ -114,12 +114,11 @@ fn action(name: &str, image: &str, script: &str, needs: &[&str]) -> String {
 }
 
 fn realisation_executor(s: &Study, action: &str) -> String {
-    let shown = s.cairn(&["show", action]);
+    let shown = s.cairn(&["show", action, "--format", "json"]);
     assert_eq!(shown.code, 0, "{shown:?}");
-    shown
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("executor = "))
+    let doc: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    doc["realisation"]["executor"]
+        .as_str()
         .unwrap_or_else(|| panic!("no executor in {shown:?}"))
         .to_string()
 }
@@ -166,7 +165,7 @@ fn a_pipeline_runs_in_its_image_and_a_second_run_runs_nothing() {
     let log = s.read("metadata/environment.log");
     assert!(log.starts_with("to the log\n"), "{log}");
     assert!(log.contains("docker_image_id: sha256:"), "{log}");
-    assert_eq!(realisation_executor(&s, "total"), "executor = \"docker\"");
+    assert_eq!(realisation_executor(&s, "total"), "docker");
 
     let second = s.run(&["run_all"]);
     assert_eq!(second.code, 0, "{second:?}");
@@ -508,4 +507,54 @@ fn inspecting_commands_take_the_executor_flag() {
             "{cmd:?}: {r:?}"
         );
     }
+}
+
+#[test]
+fn in_a_container_an_edit_reruns_only_the_actions_that_looked_at_it() {
+    let s = study(
+        &[
+            action(
+                "reader",
+                "busybox:v1",
+                "cat data/read.txt > /dev/null; mkdir -p output; echo r > output/reader.txt",
+                &[],
+            ),
+            action(
+                "prober",
+                "busybox:v1",
+                "test -f data/maybe.csv; mkdir -p output; echo p > output/prober.txt",
+                &[],
+            ),
+            action(
+                "lister",
+                "busybox:v1",
+                "ls listed > /dev/null; mkdir -p output; echo l > output/lister.txt",
+                &[],
+            ),
+        ]
+        .concat(),
+        "",
+    );
+    s.write("data/read.txt", "v1\n");
+    s.write("listed/a.txt", "a\n");
+    s.write("docs/notes.md", "notes\n");
+    s.commit("data");
+    let ran = |s: &Study| {
+        let r = s.run(&["run_all"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            !r.stdout.contains("untraced"),
+            "traced in the container: {r:?}"
+        );
+        r.with_status("ran")
+    };
+    assert_eq!(ran(&s), names(&["lister", "prober", "reader"]));
+    s.write("docs/notes.md", "edited\n");
+    assert!(ran(&s).is_empty(), "an unrelated edit reruns nothing");
+    s.write("data/read.txt", "v2\n");
+    assert_eq!(ran(&s), names(&["reader"]));
+    s.write("data/maybe.csv", "here\n");
+    assert_eq!(ran(&s), names(&["prober"]));
+    s.write("listed/b.txt", "b\n");
+    assert_eq!(ran(&s), names(&["lister"]));
 }

@@ -3,9 +3,9 @@
 use crate::support::{cairn, project};
 
 const CHAIN: &str = "version: 5\nactions:\n\
-    \x20 extract: {run: ehrql:v1 generate-dataset d.py --output output/d.csv, outputs: {highly_sensitive: {d: output/d.csv}}}\n\
-    \x20 model: {run: python:v2 m.py, needs: [extract], outputs: {moderately_sensitive: {t: output/t.csv}}}\n\
-    \x20 report: {run: python:v2 r.py, needs: [extract, model], outputs: {moderately_sensitive: {r: output/r.html}}}\n";
+    \x20 extract: {run: 'ehrql:v1 generate-dataset d.py --output output/d.csv', outputs: {highly_sensitive: {d: output/d.csv}}}\n\
+    \x20 model: {run: 'python:v2 m.py', needs: [extract], outputs: {moderately_sensitive: {t: output/t.csv}}}\n\
+    \x20 report: {run: 'python:v2 r.py', needs: [extract, model], outputs: {moderately_sensitive: {r: output/r.html}}}\n";
 
 #[test]
 fn dot_by_default() {
@@ -45,14 +45,14 @@ fn mermaid() {
 #[test]
 fn an_invalid_project_has_no_graph() {
     let dir = project(
-        "version: 5\nactions:\n  a: {run: python:v2 a.py, needs: [a], outputs: {highly_sensitive: {x: a.csv}}}\n",
+        "version: 5\nactions:\n  a: {run: 'python:v2 a.py', needs: [a], outputs: {highly_sensitive: {x: a.csv}}}\n",
     );
     let out = cairn(dir.path(), &["graph"]);
     assert_eq!(out.code, 1);
     assert!(out.stdout.is_empty());
     assert!(
         out.stderr
-            .starts_with("project.yaml:3:36: error: `needs` of action a makes a cycle: a -> a"),
+            .starts_with("project.yaml:3:38: error: `needs` of action a makes a cycle: a -> a"),
         "{}",
         out.stderr
     );

@@ -1,14 +1,26 @@
 //! cairn's integration tests: each drives the real binary in a fresh temp directory.
 
+mod cache;
 mod check;
 mod cli;
 mod conformance;
 mod docker;
 mod graph;
+mod hostile;
 mod housekeeping;
+mod keys;
 mod library;
 mod nasty;
+mod nginx;
+mod observe;
+mod random_studies;
+mod remote;
+mod report;
 mod run;
+mod sharing;
+mod show;
+mod slurm;
+mod slurm_cluster;
 mod status;
 mod store_cmd;
 mod study;
@@ -16,3 +28,5 @@ mod summary;
 mod support;
 mod trace;
 mod trust;
+mod verify;
+mod yaml_diff;

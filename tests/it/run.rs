@@ -496,13 +496,12 @@ fn withheld_content_is_rebuilt_only_when_a_stale_action_needs_it() {
     assert_eq!(s.run(&["run_all"]).code, 0);
     // Drop the highly_sensitive object of prepare, as an archive exported
     // without --include-highly-sensitive would.
-    let shown = s.cairn(&["show", "prepare"]);
-    let object = shown
-        .stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("object = \""))
-        .map(|l| l.trim_end_matches('"').to_string())
-        .expect("the realisation names its object");
+    let shown = s.cairn(&["show", "prepare", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    let object = doc["realisation"]["outputs"][0]["hash"]
+        .as_str()
+        .expect("the realisation names its object")
+        .to_string();
     let path = s
         .store
         .path()

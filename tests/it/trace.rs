@@ -89,6 +89,8 @@ fn collect(out: std::process::Output, trace: &Path) -> Traced {
     let text =
         std::fs::read_to_string(trace).unwrap_or_else(|e| panic!("no trace file ({e}): {out:?}"));
     let _ = std::fs::remove_file(trace);
+    let partial = format!("{}.partial", trace.display());
+    assert!(!Path::new(&partial).exists(), "{partial} left behind");
     let mut lines = text.lines();
     Traced {
         code: out
@@ -180,6 +182,19 @@ fn subprocesses_and_threads_are_followed() {
 }
 
 #[test]
+fn an_exec_from_a_thread_is_followed() {
+    let r = root();
+    write(r.path(), "data.txt", "x");
+    let t = python(
+        r.path(),
+        "import os, threading, time\n\
+         threading.Thread(target=lambda: os.execv('/bin/sh', ['sh', '-c', 'cat data.txt'])).start()\n\
+         time.sleep(30)\n",
+    );
+    t.assert_has(&["read 1 data.txt"]);
+}
+
+#[test]
 fn an_mmap_read_is_a_read() {
     let r = root();
     write(r.path(), "m.bin", "0123456789");
@@ -207,6 +222,19 @@ fn a_read_through_a_symlink_records_the_link_and_its_target() {
         "read 1 data/real.txt",
         "read 1 dirlink/real.txt",
     ]);
+}
+
+#[test]
+fn dot_dot_after_a_symlink_goes_where_the_kernel_goes() {
+    let r = root();
+    std::fs::create_dir_all(r.path().join("deep/inner")).unwrap();
+    std::os::unix::fs::symlink("deep/inner", r.path().join("lnk")).unwrap();
+    let t = python(
+        r.path(),
+        "import os; assert not os.path.exists('lnk/../nope')",
+    );
+    t.assert_has(&["stat 0 deep/nope"]);
+    assert!(!t.events.contains("stat\t0\tnope"), "{t:#?}");
 }
 
 #[test]
@@ -260,12 +288,21 @@ fn listing_a_directory_is_a_list() {
 fn a_file_written_then_read_is_a_write_then_a_read() {
     let r = root();
     write(r.path(), "old.txt", "old");
+    write(r.path(), "trunc.txt", "old");
     let t = python(
         r.path(),
         "open('out.txt', 'w').write('x'); open('out.txt').read()\n\
-         open('old.txt', 'a').write('more')\n",
+         open('old.txt', 'a').write('more'); open('trunc.txt', 'w').write('new')\n",
     );
-    t.assert_has(&["write 0 out.txt", "read 1 out.txt", "write 1 old.txt"]);
+    // An append keeps what was there; a truncation does not.
+    t.assert_has(&[
+        "write 0 out.txt",
+        "read 1 out.txt",
+        "write 1 old.txt",
+        "read 1 old.txt",
+        "write 1 trunc.txt",
+    ]);
+    assert!(!t.events.contains("read\t1\ttrunc.txt"), "{t:#?}");
     let t = sh(
         r.path(),
         "mkdir made && mv old.txt made/moved.txt && rm out.txt && ln -s x made/l",
@@ -274,6 +311,7 @@ fn a_file_written_then_read_is_a_write_then_a_read() {
     t.assert_has(&[
         "write 0 made",
         "write 1 old.txt",
+        "read 1 old.txt",
         "write 0 made/moved.txt",
         "write 1 out.txt",
         "write 0 made/l",
@@ -286,6 +324,19 @@ fn odd_names_are_escaped() {
     write(r.path(), "a\tb\nc\\d", "x");
     let t = python(r.path(), "open('a\\tb\\nc\\\\d').read()");
     t.assert_has(&["read 1 a\\tb\\nc\\\\d"]);
+}
+
+#[test]
+fn long_paths_are_read_whole() {
+    let r = root();
+    let long = format!(
+        "{}/{}.txt",
+        vec!["d".repeat(200); 4].join("/"),
+        "f".repeat(200)
+    );
+    write(r.path(), &long, "x");
+    let t = python(r.path(), &format!("open({long:?}).read()"));
+    t.assert_has(&[&format!("read 1 {long}")]);
 }
 
 #[test]
@@ -350,10 +401,12 @@ fn a_child_killed_inside_a_traced_call_is_survived() {
     write(r.path(), "after.txt", "x");
     let t = python(
         r.path(),
-        "import os, signal, time\n\
+        "import os, platform, signal, time\n\
          pid = os.fork()\n\
          if pid == 0:\n    open('fifo').read(); os._exit(0)\n\
-         time.sleep(0.5); os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n\
+         openat = '257' if platform.machine() == 'x86_64' else '56'\n\
+         while open(f'/proc/{pid}/syscall').read().split()[0] != openat: time.sleep(0.01)\n\
+         time.sleep(0.2); os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n\
          open('after.txt').read()\n",
     );
     t.assert_has(&["read 1 fifo", "read 1 after.txt"]);
@@ -390,7 +443,7 @@ fn sigterm_is_passed_to_the_program() {
 
 /// A seccomp filter (for bubblewrap's `--seccomp`) that fails the system
 /// call numbered `nr` with EPERM.
-fn deny_filter(nr: u32) -> Vec<u8> {
+pub(crate) fn deny_filter(nr: u32) -> Vec<u8> {
     let insns: [(u16, u8, u8, u32); 4] = [
         (0x20, 0, 0, 0),               // ld nr
         (0x15, 0, 1, nr),              // jeq nr
@@ -533,6 +586,45 @@ fn in_a_container_with_the_default_seccomp_profile_it_traces_as_pid_1() {
 }
 
 #[test]
+fn where_process_vm_readv_is_refused_paths_are_peeked() {
+    let r = root();
+    let traces = root();
+    write(r.path(), "a-name-longer-than-one-word.txt", "x");
+    let nr = if cfg!(target_arch = "aarch64") {
+        270
+    } else {
+        310
+    };
+    std::fs::write(traces.path().join("filter.bpf"), deny_filter(nr)).unwrap();
+    let (t, _) = bwrap(
+        r.path(),
+        traces.path(),
+        "--seccomp 9 9<\"$OUT/filter.bpf\"",
+        "cat a-name-longer-than-one-word.txt",
+    );
+    assert_eq!((t.code, t.header.as_str()), (0, "cairn-trace 1"), "{t:#?}");
+    t.assert_has(&["read 1 a-name-longer-than-one-word.txt"]);
+}
+
+#[test]
+fn without_proc_the_program_runs_untraced() {
+    let r = root();
+    let traces = root();
+    let (t, _) = bwrap(
+        r.path(),
+        traces.path(),
+        "--tmpfs /proc",
+        "sh -c 'echo ran > ran.txt; exit 2'",
+    );
+    assert_eq!(t.code, 2, "{t:#?}");
+    assert!(
+        t.header.starts_with("untraced\t/proc is not mounted"),
+        "{t:#?}"
+    );
+    assert!(r.path().join("ran.txt").exists());
+}
+
+#[test]
 fn where_seccomp_is_refused_the_program_runs_untraced() {
     let r = root();
     let traces = root();
@@ -597,4 +689,35 @@ fn in_a_container_that_refuses_ptrace_it_runs_untraced_as_pid_1() {
     assert!(t.events.is_empty(), "{t:#?}");
     assert!(r.path().join("ran.txt").exists());
     assert!(start.elapsed() < Duration::from_secs(60), "{t:#?}");
+}
+
+/// `int 0x80` from a 64-bit program is the 32-bit ABI, whose calls the
+/// supervisor does not decode: the trace must not pass for complete.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_call_of_another_abi_makes_the_trace_untraced() {
+    let r = root();
+    write(r.path(), "data.txt", "x");
+    let (mut c, out) = command(
+        r.path(),
+        &[
+            "python3",
+            "-c",
+            "import ctypes, mmap, os\n\
+             code = bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, getpid; int 0x80; ret\n\
+             m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n\
+             m.write(code)\n\
+             f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))\n\
+             assert f() == os.getpid()\n\
+             open('data.txt').read()\n",
+        ],
+    );
+    let t = collect(c.output().unwrap(), &out);
+    assert_eq!(t.code, 0, "{t:#?}");
+    assert!(
+        t.header
+            .starts_with("untraced\ta program made system calls of another ABI"),
+        "{t:#?}"
+    );
+    assert!(t.events.is_empty(), "{t:#?}");
 }

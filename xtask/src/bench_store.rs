@@ -346,6 +346,7 @@ fn fill(store_dir: &Path, src: &Path) -> Result<Vec<Digest>> {
             commit: None,
             dirty: false,
             cairn_version: "bench".into(),
+            signatures: Vec::new(),
         };
         store.put_realisation(&r)?;
         ids.push(r.key());

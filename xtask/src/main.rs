@@ -1,10 +1,13 @@
 //! Developer tasks: `cargo xtask ci`, `cargo xtask bench`, `cargo xtask conformance`,
 //! `cargo xtask man`.
 
+mod bench_cache;
 mod bench_docker;
 mod bench_restore;
 mod bench_run;
+mod bench_slurm;
 mod bench_store;
+mod bench_trace;
 mod man;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +38,10 @@ fn main() -> Result<()> {
             Some("docker") => bench_docker::run(&args[2..]),
             Some("store") => bench_store::run(&args[2..]),
             Some("restore") => bench_restore::run(&args[2..]),
-            _ => bail!("usage: cargo xtask bench <run|store|docker|restore>"),
+            Some("trace") => bench_trace::run(&args[2..]),
+            Some("cache") => bench_cache::run(&args[2..]),
+            Some("slurm") => bench_slurm::run(&args[2..]),
+            _ => bail!("usage: cargo xtask bench <run|store|docker|restore|trace|cache|slurm>"),
         },
         _ => {
             eprintln!("usage: cargo xtask <ci|conformance|bench|man>");
@@ -55,7 +61,47 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    supervisor_checks()?;
     cargo(&["test", "--workspace"])
+}
+
+/// The tracer's supervisor is not in cargo's module tree (build.rs compiles
+/// it alone), so `cargo fmt`, `cargo clippy` and `cargo test` do not see it.
+fn supervisor_checks() -> Result<()> {
+    let main = "src/trace/supervisor/main.rs";
+    run(Command::new("rustfmt").args(["--check", "--edition", "2024", main]))?;
+    for test in [false, true] {
+        let mut clippy = Command::new("clippy-driver");
+        clippy
+            .args(["--edition", "2024", "--crate-type", "bin", "-D", "warnings"])
+            .args([
+                "--emit",
+                "metadata",
+                "--out-dir",
+                "target/supervisor-lint",
+                main,
+            ]);
+        if test {
+            clippy.arg("--test");
+        }
+        run(&mut clippy)?;
+    }
+    let tests = Path::new("target/supervisor-test/cairn-trace-tests");
+    std::fs::create_dir_all(tests.parent().unwrap())?;
+    run(Command::new("rustc")
+        .args(["--edition", "2024", "--test", "-D", "warnings", "-o"])
+        .arg(tests)
+        .arg(main))?;
+    run(&mut Command::new(tests))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

@@ -82,7 +82,7 @@ fn python_int(node: &Node) -> Option<String> {
         Resolved::Int(i) => Some(i.clone()),
         Resolved::Float(f) => pynum::float_to_int(*f),
         Resolved::Str => pynum::py_int(&s.text),
-        Resolved::Null => None,
+        Resolved::Null | Resolved::Timestamp { .. } | Resolved::Binary(_) => None,
     }
 }
 

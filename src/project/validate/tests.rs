@@ -229,10 +229,10 @@ fn needs_rules() {
 #[test]
 fn cycles_name_their_actions() {
     let src = "version: 5\nactions:\n\
-        \x20 a: {run: python:v2 a.py, needs: [c], outputs: {highly_sensitive: {x: a.csv}}}\n\
-        \x20 b: {run: python:v2 b.py, needs: [a], outputs: {highly_sensitive: {x: b.csv}}}\n\
-        \x20 c: {run: python:v2 c.py, needs: [b], outputs: {highly_sensitive: {x: c.csv}}}\n\
-        \x20 d: {run: python:v2 d.py, needs: [d, a], outputs: {highly_sensitive: {x: d.csv}}}\n";
+        \x20 a: {run: 'python:v2 a.py', needs: [c], outputs: {highly_sensitive: {x: a.csv}}}\n\
+        \x20 b: {run: 'python:v2 b.py', needs: [a], outputs: {highly_sensitive: {x: b.csv}}}\n\
+        \x20 c: {run: 'python:v2 c.py', needs: [b], outputs: {highly_sensitive: {x: c.csv}}}\n\
+        \x20 d: {run: 'python:v2 d.py', needs: [d, a], outputs: {highly_sensitive: {x: d.csv}}}\n";
     check(
         src,
         &[
@@ -245,7 +245,7 @@ fn cycles_name_their_actions() {
         checked.errors[0].location,
         Some(Location {
             line: 3,
-            column: 36
+            column: 38
         })
     );
 }
@@ -255,9 +255,9 @@ fn duplicates_across_actions() {
     let src = |v: u32, b_run: &str, b_out: &str| {
         format!(
             "version: {v}\nactions:\n\
-             \x20 a: {{run: python:v2 a.py, outputs: {{highly_sensitive: {{x: output/a.csv}}}}}}\n\
-             \x20 b: {{run: {b_run}, outputs: {{moderately_sensitive: {{x: {b_out}}}}}}}\n\
-             \x20 c: {{run: python:v2 a.py, outputs: {{minimally_sensitive: {{x: c.csv}}}}}}\n"
+             \x20 a: {{run: 'python:v2 a.py', outputs: {{highly_sensitive: {{x: output/a.csv}}}}}}\n\
+             \x20 b: {{run: '{b_run}', outputs: {{moderately_sensitive: {{x: {b_out}}}}}}}\n\
+             \x20 c: {{run: 'python:v2 a.py', outputs: {{minimally_sensitive: {{x: c.csv}}}}}}\n"
         )
     };
     check(
@@ -277,7 +277,7 @@ fn duplicates_across_actions() {
     // Whitespace makes a different command, as in the reference.
     check(
         &src(1, "python:v2  a.py", "output/*.csv")
-            .replace("c: {run: python:v2 a.py", "c: {run: python:v2 c.py"),
+            .replace("c: {run: 'python:v2 a.py", "c: {run: 'python:v2 c.py"),
         &[],
     );
 }
@@ -457,8 +457,8 @@ fn extraction_rules() {
 #[test]
 fn problems_in_one_action_do_not_hide_others() {
     let src = "version: 5\nfoo: 1\nactions:\n\
-        \x20 a: {run: python:latest a.py, outputs: {highly_sensitive: {x: output/a.csv}}}\n\
-        \x20 b: {run: python:latest a.py, needs: [zz], outputs: {highly_sensitive: {x: output/a.csv}}}\n\
+        \x20 a: {run: 'python:latest a.py', outputs: {highly_sensitive: {x: output/a.csv}}}\n\
+        \x20 b: {run: 'python:latest a.py', needs: [zz], outputs: {highly_sensitive: {x: output/a.csv}}}\n\
         \x20 c: {run: 'python:v2 \"c.py', needs: [zz], outputs: {highly_sensitive: {x: /c.csv}}}\n";
     check(
         src,
@@ -538,11 +538,11 @@ fn argv_is_expanded() {
 #[test]
 fn action_names_are_the_keys_text() {
     check(
-        "version: 5\nactions:\n  1: {run: python:v2 a.py, outputs: {highly_sensitive: {x: a.csv}}}\n  '1': {run: python:v2 b.py, outputs: {highly_sensitive: {x: b.csv}}}\n",
+        "version: 5\nactions:\n  1: {run: 'python:v2 a.py', outputs: {highly_sensitive: {x: a.csv}}}\n  '1': {run: 'python:v2 b.py', outputs: {highly_sensitive: {x: b.csv}}}\n",
         &["found duplicate action name \"1\" on line 4 (first defined on line 3)"],
     );
     let checked = check_source(
-        "version: 5\nactions:\n  ünï cødé: {run: python:v2 a.py, outputs: {highly_sensitive: {x: a.csv}}}\n  b: {run: python:v2 b.py, needs: [ünï cødé], outputs: {highly_sensitive: {x: b.csv}}}\n",
+        "version: 5\nactions:\n  ünï cødé: {run: 'python:v2 a.py', outputs: {highly_sensitive: {x: a.csv}}}\n  b: {run: 'python:v2 b.py', needs: [ünï cødé], outputs: {highly_sensitive: {x: b.csv}}}\n",
     );
     // A name with a space cannot be needed: the reference's comma rule.
     assert_eq!(checked.errors.len(), 1);

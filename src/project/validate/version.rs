@@ -65,7 +65,9 @@ pub fn read(node: Option<&Node>, top: Location) -> Result<f64, Diagnostic> {
             Resolved::Float(f) => *f,
             Resolved::Int(i) => pynum::py_float(i).ok_or_else(not_a_number)?,
             Resolved::Str => pynum::py_float(&s.text).ok_or_else(not_a_number)?,
-            Resolved::Null => return Err(not_a_number()),
+            Resolved::Null | Resolved::Timestamp { .. } | Resolved::Binary(_) => {
+                return Err(not_a_number());
+            }
         },
         _ => return Err(not_a_number()),
     };

@@ -1,28 +1,28 @@
-//! Turns the parser's event stream into a [`Node`] tree, without recursion: an explicit
+//! Turns libyaml's event stream into a [`Node`] tree, without recursion: an explicit
 //! stack of open collections, anchors kept for aliases, duplicate keys collected.
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Marker, Parser, ScanError, Span};
-
+use super::events::{Event, Mark, Parser};
 use super::merge;
+use super::messages::{duplicate_key, error_at, located, location, syntax_error, unclosed};
 use super::scalar::{self, KeyId, Tagged};
-use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Scalar, Value};
+use super::{Entry, MAX_ALIAS_NODES, MAX_DEPTH, Node, Resolved, Value};
 use crate::project::{Diagnostic, Location};
 
 /// Builds the single document of `src`; errors come back in the order found.
 pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(src);
+    let mut parser = Parser::new(src);
     let mut documents = 0;
     while let Some(next) = parser.next_event() {
-        let (event, span) = match next {
+        let (event, at) = match next {
             Ok(ok) => ok,
             Err(e) => {
-                let at_end = e.marker().index() >= src.chars().count();
+                let at_end = e.problem_mark.index >= src.len();
                 let diagnostic = match builder.innermost_flow().filter(|_| at_end) {
                     Some(open) => unclosed(&e, open),
-                    None => scan_error(&e, at_end),
+                    None => syntax_error(src, &e, at_end),
                 };
                 builder.errors.push(diagnostic);
                 break;
@@ -30,10 +30,10 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
         };
         let fatal = match event {
             Event::StreamEnd => break,
-            Event::DocumentStart(_) => {
+            Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
-                    let at = location(span.start);
+                    let at = location(at);
                     Err(Diagnostic::at(
                         format!(
                             "expected a single document in the stream, but found another \
@@ -46,26 +46,53 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
                     Ok(())
                 }
             }
-            Event::Scalar(text, style, anchor, tag) => {
-                match scalar::resolve(text.into_owned(), style, tag.as_deref()) {
-                    Ok(s) => builder.complete(
+            Event::Scalar {
+                value,
+                anchor,
+                tag,
+                implicit,
+                style,
+            } => match scalar::resolve(value, style, tag.as_deref(), implicit) {
+                Ok(s) => builder.anchored(anchor, at).and_then(|anchor| {
+                    builder.complete(
                         Node {
                             value: Value::Scalar(s),
-                            location: location(span.start),
+                            location: location(at),
                         },
                         1,
                         anchor,
-                    ),
-                    Err(message) => Err(error_at(message, span)),
-                }
-            }
-            Event::Alias(id) => builder.alias(id, span),
-            Event::SequenceStart(anchor, tag) => check_collection_tag(tag.as_deref(), "seq", span)
-                .and_then(|()| builder.open(Open::Seq(Vec::new()), anchor, span)),
-            Event::MappingStart(anchor, tag) => check_collection_tag(tag.as_deref(), "map", span)
-                .and_then(|()| builder.open(Open::Map(MapFrame::default()), anchor, span)),
+                    )
+                }),
+                Err(message) => Err(error_at(message, at)),
+            },
+            Event::Alias(name) => builder.alias(&name, at),
+            Event::SequenceStart { anchor, tag, flow } => collection_tag(tag.as_deref(), "seq", at)
+                .and_then(|kind| match kind {
+                    Tag::Plain => Ok(Open::Seq(Vec::new())),
+                    Tag::Omap => Ok(Open::Omap(Vec::new())),
+                    Tag::Pairs => Ok(Open::Pairs(Vec::new())),
+                    Tag::Set => Err(error_at(
+                        "expected a mapping for the tag '!!set', but found a sequence".into(),
+                        at,
+                    )),
+                })
+                .and_then(|open| builder.anchored(anchor, at).map(|a| (open, a)))
+                .and_then(|(open, anchor)| builder.open(open, anchor, flow, at)),
+            Event::MappingStart { anchor, tag, flow } => collection_tag(tag.as_deref(), "map", at)
+                .and_then(|kind| match kind {
+                    Tag::Plain => Ok(Open::Map(MapFrame::default())),
+                    Tag::Set => Ok(Open::Set(MapFrame::default())),
+                    Tag::Omap | Tag::Pairs => Err(error_at(
+                        "expected a sequence for the tags '!!omap' and '!!pairs', but \
+                             found a mapping"
+                            .into(),
+                        at,
+                    )),
+                })
+                .and_then(|open| builder.anchored(anchor, at).map(|a| (open, a)))
+                .and_then(|(open, anchor)| builder.open(open, anchor, flow, at)),
             Event::SequenceEnd | Event::MappingEnd => builder.close(),
-            Event::StreamStart | Event::DocumentEnd | Event::Nothing => Ok(()),
+            Event::StreamStart | Event::DocumentEnd => Ok(()),
         };
         if let Err(diagnostic) = fatal {
             builder.errors.push(diagnostic);
@@ -83,8 +110,10 @@ pub fn build(src: &str) -> Result<Option<Node>, Vec<Diagnostic>> {
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    /// Anchored nodes by the parser's anchor id, with their size in nodes.
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Anchored nodes by name, with their size in nodes.
+    anchors: HashMap<String, (Node, usize)>,
+    /// Where each anchor was defined, including those on collections still open.
+    anchor_marks: HashMap<String, Location>,
     /// Nodes created by aliases and anchor copies so far.
     alias_nodes: usize,
     errors: Vec<Diagnostic>,
@@ -95,13 +124,19 @@ struct Frame {
     location: Location,
     /// Opened by `[` or `{` (a flow collection), which must be closed explicitly.
     flow: bool,
-    anchor: usize,
+    anchor: Option<String>,
     /// Nodes in this collection, itself included.
     size: usize,
 }
 
 enum Open {
     Seq(Vec<Node>),
+    /// A `!!omap` sequence: single-entry mappings that become one ordered mapping.
+    Omap(Vec<Node>),
+    /// A `!!pairs` sequence: single-entry mappings that become `[key, value]` lists.
+    Pairs(Vec<Node>),
+    /// A `!!set` mapping: Python keeps its keys.
+    Set(MapFrame),
     Map(MapFrame),
 }
 
@@ -116,13 +151,11 @@ struct MapFrame {
     index: Option<HashMap<KeyId, Location>>,
 }
 
-/// Mappings up to this size find duplicates by scanning: no allocation per key.
-const SCAN_LIMIT: usize = 16;
-
 impl MapFrame {
     /// Where `key` was first defined in this mapping, if it was.
-    fn first_definition(&mut self, key: &Scalar, at: Location) -> Option<Location> {
-        if !key.quoted && key.text == "<<" {
+    fn first_definition(&mut self, key: &Node) -> Option<Location> {
+        let at = key.location;
+        if key.as_scalar().is_some_and(|k| !k.quoted && k.text == "<<") {
             let first = self.merge_keys.first().copied();
             self.merge_keys.push(at);
             return first;
@@ -131,13 +164,13 @@ impl MapFrame {
             let index = self
                 .entries
                 .iter()
-                .filter_map(|e| Some((KeyId::of(e.key.as_scalar()?)?, e.key.location)))
+                .filter_map(|e| Some((KeyId::of_node(&e.key)?, e.key.location)))
                 .collect();
             self.index = Some(index);
         }
         match &mut self.index {
             Some(index) => {
-                let id = KeyId::of(key)?;
+                let id = KeyId::of_node(key)?;
                 match index.get(&id) {
                     Some(first) => Some(*first),
                     None => {
@@ -149,34 +182,65 @@ impl MapFrame {
             None => self
                 .entries
                 .iter()
-                .find(|e| e.key.as_scalar().is_some_and(|k| same_key(k, key)))
+                .find(|e| same_key(&e.key, key))
                 .map(|e| e.key.location),
         }
     }
 }
 
+/// Mappings up to this size find duplicates by scanning: no allocation per key.
+const SCAN_LIMIT: usize = 16;
+
 /// `KeyId` equality without building the ids for the common case of two strings.
-fn same_key(a: &Scalar, b: &Scalar) -> bool {
-    match (&a.resolved, &b.resolved) {
-        (Resolved::Str, Resolved::Str) => a.text == b.text,
-        (Resolved::Str, _) | (_, Resolved::Str) => false,
-        _ => KeyId::of(a).is_some_and(|id| Some(id) == KeyId::of(b)),
+fn same_key(a: &Node, b: &Node) -> bool {
+    match (a.as_scalar(), b.as_scalar()) {
+        (Some(a), Some(b)) => match (&a.resolved, &b.resolved) {
+            (Resolved::Str, Resolved::Str) => a.text == b.text,
+            (Resolved::Str, _) | (_, Resolved::Str) => false,
+            _ => KeyId::of(a).is_some_and(|id| Some(id) == KeyId::of(b)),
+        },
+        _ => KeyId::of_node(a).is_some_and(|id| Some(id) == KeyId::of_node(b)),
     }
 }
 
 impl Builder {
-    fn open(&mut self, open: Open, anchor: usize, span: Span) -> Result<(), Diagnostic> {
+    /// Registers a node's anchor where the node starts. The reference's loader refuses
+    /// an anchor defined twice.
+    fn anchored(&mut self, anchor: Option<String>, at: Mark) -> Result<Option<String>, Diagnostic> {
+        let Some(name) = anchor else {
+            return Ok(None);
+        };
+        let here = location(at);
+        if let Some(first) = self.anchor_marks.insert(name.clone(), here) {
+            return Err(Diagnostic::at(
+                format!(
+                    "found duplicate anchor &{name} on line {} (first defined on line {}, \
+                     column {}); give each anchor its own name",
+                    here.line, first.line, first.column
+                ),
+                here,
+            ));
+        }
+        Ok(Some(name))
+    }
+
+    fn open(
+        &mut self,
+        open: Open,
+        anchor: Option<String>,
+        flow: bool,
+        at: Mark,
+    ) -> Result<(), Diagnostic> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(error_at(
                 format!("the YAML is nested too deeply (more than {MAX_DEPTH} levels)"),
-                span,
+                at,
             ));
         }
         self.stack.push(Frame {
             open,
-            location: location(span.start),
-            // Block collections start with an empty span; `[` and `{` are one character.
-            flow: span.end.index() > span.start.index(),
+            location: location(at),
+            flow,
             anchor,
             size: 1,
         });
@@ -187,8 +251,8 @@ impl Builder {
     fn innermost_flow(&self) -> Option<(char, Location)> {
         let frame = self.stack.iter().rev().find(|f| f.flow)?;
         let bracket = match frame.open {
-            Open::Seq(_) => '[',
-            Open::Map(_) => '{',
+            Open::Seq(_) | Open::Omap(_) | Open::Pairs(_) => '[',
+            Open::Map(_) | Open::Set(_) => '{',
         };
         Some((bracket, frame.location))
     }
@@ -197,7 +261,10 @@ impl Builder {
         let frame = self.stack.pop().expect("the parser balances collections");
         let value = match frame.open {
             Open::Seq(items) => Value::Seq(items),
+            Open::Omap(items) => Value::Map(omap(items)?),
+            Open::Pairs(items) => Value::Seq(pairs(items)?),
             Open::Map(map) => Value::Map(merge::apply(map.entries, map.merges)?),
+            Open::Set(map) => Value::Set(merge::apply(map.entries, map.merges)?),
         };
         let node = Node {
             value,
@@ -206,14 +273,53 @@ impl Builder {
         self.complete(node, frame.size, frame.anchor)
     }
 
-    fn alias(&mut self, id: usize, span: Span) -> Result<(), Diagnostic> {
-        let (node, size) = self
-            .anchors
-            .get(&id)
-            .ok_or_else(|| error_at("found an alias to an unknown anchor".into(), span))?;
+    fn alias(&mut self, name: &str, at: Mark) -> Result<(), Diagnostic> {
+        let Some((node, size)) = self.anchors.get(name) else {
+            if self.self_merge(name) {
+                return Ok(());
+            }
+            let open = self.stack.iter().any(|f| f.anchor.as_deref() == Some(name));
+            let message = if open {
+                format!(
+                    "the alias *{name} refers to a collection that contains it; \
+                     project.yaml cannot hold a recursive structure"
+                )
+            } else {
+                format!("found undefined alias *{name}")
+            };
+            return Err(error_at(message, at));
+        };
         let (node, size) = (node.clone(), *size);
-        self.charge(size, location(span.start))?;
-        self.complete(node, size, 0)
+        self.charge(size, location(at))?;
+        self.complete(node, size, None)
+    }
+
+    /// A mapping that merges itself (`a: &a {<<: *a}`, or `<<: [*a]`): ruamel merges
+    /// the mapping's own entries into it, which changes nothing, and such a merge key
+    /// is not counted as one. The alias is dropped.
+    fn self_merge(&mut self, name: &str) -> bool {
+        let n = self.stack.len();
+        let is_target = |f: &Frame| f.anchor.as_deref() == Some(name);
+        let merge_pending = |f: &Frame| match &f.open {
+            Open::Map(map) | Open::Set(map) => map
+                .key
+                .as_ref()
+                .and_then(Node::as_scalar)
+                .is_some_and(|k| !k.quoted && k.text == "<<"),
+            _ => false,
+        };
+        match self.stack.as_mut_slice() {
+            [.., top] if is_target(top) && merge_pending(top) => {
+                if let Open::Map(map) | Open::Set(map) = &mut top.open {
+                    map.key = None;
+                }
+                true
+            }
+            [.., map, seq] if n >= 2 && is_target(map) && merge_pending(map) => {
+                matches!(seq.open, Open::Seq(_))
+            }
+            _ => false,
+        }
     }
 
     /// Counts nodes created by aliasing against the budget.
@@ -232,8 +338,13 @@ impl Builder {
     }
 
     /// A finished node goes into its parent (or becomes the root).
-    fn complete(&mut self, node: Node, size: usize, anchor: usize) -> Result<(), Diagnostic> {
-        if anchor != 0 {
+    fn complete(
+        &mut self,
+        node: Node,
+        size: usize,
+        anchor: Option<String>,
+    ) -> Result<(), Diagnostic> {
+        if let Some(anchor) = anchor {
             self.charge(size, node.location)?;
             self.anchors.insert(anchor, (node.clone(), size));
         }
@@ -242,14 +353,42 @@ impl Builder {
             return Ok(());
         };
         parent.size += size;
+        let is_key = matches!(&parent.open, Open::Map(map) | Open::Set(map) if map.key.is_none());
+        if let (false, Value::Scalar(s)) = (is_key, &node.value) {
+            // The reference's loader gives a plain `<<` or `=` a tag of its own, which
+            // only a mapping key can have.
+            let special = match s.text.as_str() {
+                "<<" => "merge",
+                "=" => "value",
+                _ => "",
+            };
+            if !s.quoted && !special.is_empty() {
+                return Err(located(
+                    format!(
+                        "could not determine a constructor for the tag \
+                         'tag:yaml.org,2002:{special}': a plain `{}` can only be a \
+                         mapping key; quote it",
+                        s.text
+                    ),
+                    node.location,
+                ));
+            }
+        }
         match &mut parent.open {
-            Open::Seq(items) => items.push(node),
-            Open::Map(map) => match map.key.take() {
+            Open::Seq(items) | Open::Omap(items) | Open::Pairs(items) => items.push(node),
+            Open::Map(map) | Open::Set(map) => match map.key.take() {
                 None => {
-                    if !matches!(node.value, Value::Scalar(_)) {
+                    // A list of scalars is a key (Python makes it a tuple); a mapping,
+                    // or a list holding a collection, cannot be hashed.
+                    let hashable = match &node.value {
+                        Value::Scalar(_) => true,
+                        Value::Seq(items) => items.iter().all(|i| i.as_scalar().is_some()),
+                        Value::Map(_) | Value::Set(_) => false,
+                    };
+                    if !hashable {
                         return Err(Diagnostic::at(
                             format!(
-                                "found unhashable key: mapping keys must be scalars, not {} \
+                                "found unhashable key: a mapping key cannot be {} \
                                  (line {}, column {})",
                                 node.describe(),
                                 node.location.line,
@@ -261,12 +400,11 @@ impl Builder {
                     map.key = Some(node);
                 }
                 Some(key) => {
-                    let scalar = key.as_scalar().expect("keys are checked to be scalars");
-                    if let Some(first) = map.first_definition(scalar, key.location) {
+                    if let Some(first) = map.first_definition(&key) {
                         self.errors.push(duplicate_key(&key, first));
                         return Ok(());
                     }
-                    if !scalar.quoted && scalar.text == "<<" {
+                    if key.as_scalar().is_some_and(|k| !k.quoted && k.text == "<<") {
                         map.merges.push(node);
                     } else {
                         map.entries.push(Entry { key, value: node });
@@ -278,93 +416,72 @@ impl Builder {
     }
 }
 
-fn duplicate_key(key: &Node, first: Location) -> Diagnostic {
-    Diagnostic::at(
-        format!(
-            "found duplicate key \"{}\" on line {} (first defined on line {})",
-            key.key_text(),
-            key.location.line,
-            first.line
-        ),
-        key.location,
-    )
+/// The single entry of each item of a `!!omap` or `!!pairs`, as ruamel requires.
+fn single_entries(items: Vec<Node>, tag: &str) -> Result<Vec<Entry>, Diagnostic> {
+    items
+        .into_iter()
+        .map(|item| match item.value {
+            Value::Map(mut pairs) if pairs.len() == 1 => Ok(pairs.remove(0)),
+            _ => Err(located(
+                format!("each item of a '!!{tag}' must be a mapping of one entry"),
+                item.location,
+            )),
+        })
+        .collect()
 }
 
-fn check_collection_tag(
-    tag: Option<&saphyr_parser::Tag>,
-    expected: &str,
-    span: Span,
-) -> Result<(), Diagnostic> {
+/// The entries of a `!!omap`, as ruamel builds its ordered dict: no key twice.
+fn omap(items: Vec<Node>) -> Result<Vec<Entry>, Diagnostic> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for entry in single_entries(items, "omap")? {
+        let id = KeyId::of_node(&entry.key);
+        if let Some(first) = entries
+            .iter()
+            .find(|e| id.is_some() && KeyId::of_node(&e.key) == id)
+        {
+            return Err(duplicate_key(&entry.key, first.key.location));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// The items of a `!!pairs`: Python's `(key, value)` tuples, as two-item lists.
+fn pairs(items: Vec<Node>) -> Result<Vec<Node>, Diagnostic> {
+    Ok(single_entries(items, "pairs")?
+        .into_iter()
+        .map(|e| Node {
+            location: e.key.location,
+            value: Value::Seq(vec![e.key, e.value]),
+        })
+        .collect())
+}
+
+/// The core tags a collection can carry besides its own kind.
+enum Tag {
+    Plain,
+    Omap,
+    Pairs,
+    Set,
+}
+
+/// Checks a collection's tag: its own kind, `!!omap`, `!!pairs` or `!!set`.
+fn collection_tag(tag: Option<&str>, expected: &str, at: Mark) -> Result<Tag, Diagnostic> {
     match tag.map(Tagged::of) {
-        None | Some(Tagged::NonSpecific) => Ok(()),
-        Some(Tagged::Core(suffix)) if suffix == expected => Ok(()),
-        Some(Tagged::Core(name)) => Err(error_at(
-            format!("the tag '!!{name}' cannot be used on a collection here"),
-            span,
-        )),
+        None | Some(Tagged::NonSpecific) => Ok(Tag::Plain),
+        Some(Tagged::Core(suffix)) => match suffix.as_str() {
+            s if s == expected => Ok(Tag::Plain),
+            "omap" => Ok(Tag::Omap),
+            "pairs" => Ok(Tag::Pairs),
+            "set" => Ok(Tag::Set),
+            name => Err(error_at(
+                format!("the tag '!!{name}' cannot be used on a collection here"),
+                at,
+            )),
+        },
         Some(Tagged::Other(name)) => Err(error_at(
             format!("could not determine a constructor for the tag '{name}'"),
-            span,
+            at,
         )),
-    }
-}
-
-/// The file ended inside a `[...]` or `{...}`: point at the opening bracket.
-fn unclosed(e: &ScanError, (bracket, at): (char, Location)) -> Diagnostic {
-    let end = location(*e.marker());
-    Diagnostic::at(
-        format!(
-            "invalid YAML: the `{bracket}` on line {}, column {} is never closed \
-             ({} at line {}, column {}, the end of the file)",
-            at.line,
-            at.column,
-            e.info(),
-            end.line,
-            end.column
-        ),
-        at,
-    )
-}
-
-fn scan_error(e: &ScanError, at_end: bool) -> Diagnostic {
-    let at = location(*e.marker());
-    let hint = if e.info().contains("tab") {
-        "; indent with spaces, not tabs"
-    } else {
-        ""
-    };
-    // Most often an unclosed bracket or quote further up.
-    let end = if at_end {
-        ", at the end of the file"
-    } else {
-        ""
-    };
-    Diagnostic::at(
-        format!(
-            "invalid YAML: {}{hint} (line {}, column {}{end})",
-            e.info(),
-            at.line,
-            at.column
-        ),
-        at,
-    )
-}
-
-fn error_at(message: String, span: Span) -> Diagnostic {
-    located(message, location(span.start))
-}
-
-/// An error message that names its position, at that position.
-fn located(message: String, at: Location) -> Diagnostic {
-    Diagnostic::at(
-        format!("{message} (line {}, column {})", at.line, at.column),
-        at,
-    )
-}
-
-fn location(marker: Marker) -> Location {
-    Location {
-        line: marker.line(),
-        column: marker.col() + 1,
     }
 }

@@ -16,12 +16,12 @@ pub fn apply(entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, Diagn
     let mut sources: Vec<Entry> = Vec::new();
     for value in merges {
         match value.value {
-            Value::Map(entries) => sources.extend(entries),
+            Value::Map(entries) | Value::Set(entries) => sources.extend(entries),
             Value::Seq(items) => {
                 let mut maps = Vec::new();
                 for item in items {
                     match item.value {
-                        Value::Map(entries) => maps.push(entries),
+                        Value::Map(entries) | Value::Set(entries) => maps.push(entries),
                         _ => {
                             return Err(Diagnostic::at(
                                 format!(
@@ -52,7 +52,7 @@ pub fn apply(entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, Diagn
     let mut out: Vec<Entry> = Vec::new();
     let mut index: HashMap<KeyId, usize> = HashMap::new();
     for entry in sources.into_iter().chain(entries) {
-        let id = entry.key.as_scalar().and_then(KeyId::of);
+        let id = KeyId::of_node(&entry.key);
         match id.as_ref().and_then(|id| index.get(id)) {
             Some(&i) => out[i].value = entry.value,
             None => {

@@ -1,15 +1,20 @@
-//! cairn's own YAML tree, built from `saphyr-parser` events: every node knows where it is
-//! in the file, and every scalar keeps its text and whether it was quoted, so later rules
-//! can read `version: "3.0"` the way Python's `float()` would.
+//! cairn's own YAML tree, built from libyaml's events (the reference's parser): every
+//! node knows where it is in the file, and every scalar keeps its text and whether it was
+//! quoted, so later rules can read `version: "3.0"` the way Python's `float()` would.
 //!
-//! The loader is stricter than YAML requires and safe on hostile input: duplicate keys
-//! at any level, several documents, unknown tags and non-scalar keys are errors; nesting
-//! depth and alias expansion are bounded (no billion laughs); it never recurses on the
-//! input's depth beyond [`MAX_DEPTH`].
+//! The loader accepts what the reference's loader (ruamel's, over libyaml) accepts, with
+//! the same data (`tests/it/yaml_diff.rs` checks it), and is safe on hostile input:
+//! duplicate keys at any level, several documents, unknown tags and mapping keys that
+//! Python cannot hash are errors; nesting depth and alias expansion are bounded (no
+//! billion laughs); it never recurses on the input's depth beyond [`MAX_DEPTH`].
 
 mod builder;
+mod events;
+mod json;
 mod merge;
+mod messages;
 mod scalar;
+mod timestamp;
 
 use super::{Diagnostic, Location};
 
@@ -30,8 +35,12 @@ pub struct Node {
 pub enum Value {
     Scalar(Scalar),
     Seq(Vec<Node>),
-    /// Entries in file order; keys are scalars and unique (merge keys already applied).
+    /// Entries in file order; keys are scalars (or lists of scalars) and unique, merge
+    /// keys already applied.
     Map(Vec<Entry>),
+    /// A `!!set`: a mapping whose keys are its members (its values matter only when it
+    /// is merged into a mapping).
+    Set(Vec<Entry>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,12 +53,13 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scalar {
     pub text: String,
-    /// Written quoted or as a block scalar, so it is a string whatever its text.
+    /// Written quoted, as a block scalar or with a tag: its type is not read from its
+    /// text (so a quoted `"<<"` is not a merge key).
     pub quoted: bool,
     pub resolved: Resolved,
 }
 
-/// The type of a scalar under the YAML 1.2 core schema.
+/// The type of a scalar, as the reference's loader (ruamel, YAML 1.2) gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resolved {
     Null,
@@ -57,6 +67,12 @@ pub enum Resolved {
     /// A normalised decimal (`0x1F` is `"31"`); unbounded, like Python's `int`.
     Int(String),
     Float(f64),
+    /// A date (`2020-01-01`) or a date and time, which Python reads as such.
+    Timestamp {
+        date_only: bool,
+    },
+    /// `!!binary`: the decoded bytes, in hexadecimal.
+    Binary(String),
     Str,
 }
 
@@ -121,16 +137,61 @@ impl Node {
     pub fn describe(&self) -> &'static str {
         match &self.value {
             Value::Map(_) => "a mapping",
+            Value::Set(_) => "a set",
             Value::Seq(_) => "a list",
             Value::Scalar(s) => match s.resolved {
                 Resolved::Null => "empty (null)",
                 Resolved::Bool(_) => "a boolean",
                 Resolved::Int(_) => "an integer",
                 Resolved::Float(_) => "a number",
+                Resolved::Timestamp { .. } => "a date",
+                Resolved::Binary(_) => "binary data",
                 Resolved::Str => "a string",
             },
         }
     }
+}
+
+/// A document's data as tagged JSON (see `json.rs`), or the first error's message: how
+/// the differential test asks cairn what it read.
+pub fn data_as_json(src: &str) -> Result<serde_json::Value, String> {
+    match parse(src) {
+        Ok(Some(node)) => Ok(json::to_json(&node)),
+        Ok(None) => Ok(serde_json::Value::Null),
+        Err(errors) => Err(errors
+            .into_iter()
+            .next()
+            .map_or_else(String::new, |d| d.message)),
+    }
+}
+
+/// The first mapping key that is not a scalar (a list, which the YAML reader accepts as
+/// Python does), as an error: no key in a project file can be one.
+pub fn complex_key(root: &Node) -> Option<Diagnostic> {
+    let mut todo = vec![root];
+    while let Some(node) = todo.pop() {
+        match &node.value {
+            Value::Scalar(_) => {}
+            Value::Seq(items) => todo.extend(items.iter().rev()),
+            Value::Map(entries) | Value::Set(entries) => {
+                if let Some(e) = entries.iter().find(|e| e.key.as_scalar().is_none()) {
+                    let at = e.key.location;
+                    return Some(Diagnostic::at(
+                        format!(
+                            "a mapping key in project.yaml must be a name, not {} \
+                             (line {}, column {})",
+                            e.key.describe(),
+                            at.line,
+                            at.column
+                        ),
+                        at,
+                    ));
+                }
+                todo.extend(entries.iter().rev().map(|e| &e.value));
+            }
+        }
+    }
+    None
 }
 
 /// Parses one YAML document. `Ok(None)` when the stream holds no document at all.

@@ -2,7 +2,9 @@
 //! program that makes exactly those calls stop. Everything else runs at full
 //! speed: the kernel never wakes the supervisor for a `read` or a `mmap`.
 
-use crate::sys::{AT_EMPTY_PATH, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prctl};
+use crate::sys::{
+    AT_EMPTY_PATH, AUDIT_ARCH, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prctl,
+};
 
 /// Where a relative path argument is resolved from.
 #[derive(Clone, Copy)]
@@ -78,600 +80,102 @@ use Call::*;
 use Dir::{Arg, Cwd};
 
 #[cfg(target_arch = "x86_64")]
+#[rustfmt::skip]
 mod arch {
     use super::*;
-    pub const AUDIT_ARCH: u32 = 0xc000_003e;
     /// `newfstatat` and `statx` with `AT_EMPTY_PATH` are `fstat`: the file was
     /// recorded when it was opened, so they need not stop (glibc's `fstat`
     /// is one of them, and programs call it constantly). (number, flags arg)
     pub const EMPTY_PATH_OK: &[(u32, u8)] = &[(262, 3), (332, 2)];
     pub const CALLS: &[(u32, Call)] = &[
-        (
-            2,
-            Open {
-                dir: Cwd,
-                path: 0,
-                flags: Flags::Arg(1),
-            },
-        ),
-        (
-            85,
-            Open {
-                dir: Cwd,
-                path: 0,
-                flags: Flags::Creat,
-            },
-        ),
-        (
-            257,
-            Open {
-                dir: Arg(0),
-                path: 1,
-                flags: Flags::Arg(2),
-            },
-        ),
-        (
-            437,
-            Open {
-                dir: Arg(0),
-                path: 1,
-                flags: Flags::How(2),
-            },
-        ),
-        (
-            4,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            6,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: false,
-            },
-        ),
-        (
-            262,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-                follow: true,
-            },
-        ),
-        (
-            332,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(2),
-                follow: true,
-            },
-        ),
-        (
-            21,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            269,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            439,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-                follow: true,
-            },
-        ),
-        (
-            191,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            192,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: false,
-            },
-        ),
-        (
-            194,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            195,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: false,
-            },
-        ),
+        (2, Open { dir: Cwd, path: 0, flags: Flags::Arg(1) }),
+        (85, Open { dir: Cwd, path: 0, flags: Flags::Creat }),
+        (257, Open { dir: Arg(0), path: 1, flags: Flags::Arg(2) }),
+        (437, Open { dir: Arg(0), path: 1, flags: Flags::How(2) }),
+        (4, Stat { dir: Cwd, path: 0, flags: None, follow: true }),
+        (6, Stat { dir: Cwd, path: 0, flags: None, follow: false }),
+        (262, Stat { dir: Arg(0), path: 1, flags: Some(3), follow: true }),
+        (332, Stat { dir: Arg(0), path: 1, flags: Some(2), follow: true }),
+        (21, Stat { dir: Cwd, path: 0, flags: None, follow: true }),
+        (269, Stat { dir: Arg(0), path: 1, flags: None, follow: true }),
+        (439, Stat { dir: Arg(0), path: 1, flags: Some(3), follow: true }),
+        (191, Stat { dir: Cwd, path: 0, flags: None, follow: true }),
+        (192, Stat { dir: Cwd, path: 0, flags: None, follow: false }),
+        (194, Stat { dir: Cwd, path: 0, flags: None, follow: true }),
+        (195, Stat { dir: Cwd, path: 0, flags: None, follow: false }),
         (89, Readlink { dir: Cwd, path: 0 }),
-        (
-            267,
-            Readlink {
-                dir: Arg(0),
-                path: 1,
-            },
-        ),
-        (
-            59,
-            Exec {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            322,
-            Exec {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(4),
-            },
-        ),
+        (267, Readlink { dir: Arg(0), path: 1 }),
+        (59, Exec { dir: Cwd, path: 0, flags: None }),
+        (322, Exec { dir: Arg(0), path: 1, flags: Some(4) }),
         (78, List),
         (217, List),
         (80, Chdir { path: 0 }),
-        (
-            82,
-            Rename {
-                odir: Cwd,
-                old: 0,
-                ndir: Cwd,
-                new: 1,
-            },
-        ),
-        (
-            264,
-            Rename {
-                odir: Arg(0),
-                old: 1,
-                ndir: Arg(2),
-                new: 3,
-            },
-        ),
-        (
-            316,
-            Rename {
-                odir: Arg(0),
-                old: 1,
-                ndir: Arg(2),
-                new: 3,
-            },
-        ),
-        (
-            86,
-            Link {
-                odir: Cwd,
-                old: 0,
-                ndir: Cwd,
-                new: 1,
-            },
-        ),
-        (
-            265,
-            Link {
-                odir: Arg(0),
-                old: 1,
-                ndir: Arg(2),
-                new: 3,
-            },
-        ),
-        (
-            87,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            263,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            84,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            83,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            258,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            133,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            259,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            88,
-            Write {
-                dir: Cwd,
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            266,
-            Write {
-                dir: Arg(1),
-                path: 2,
-                flags: None,
-            },
-        ),
-        (
-            76,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            132,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            235,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            261,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            280,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-            },
-        ),
-        (
-            90,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            268,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            452,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-            },
-        ),
-        (
-            92,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            94,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            260,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(4),
-            },
-        ),
+        (82, Rename { odir: Cwd, old: 0, ndir: Cwd, new: 1 }),
+        (264, Rename { odir: Arg(0), old: 1, ndir: Arg(2), new: 3 }),
+        (316, Rename { odir: Arg(0), old: 1, ndir: Arg(2), new: 3 }),
+        (86, Link { odir: Cwd, old: 0, ndir: Cwd, new: 1 }),
+        (265, Link { odir: Arg(0), old: 1, ndir: Arg(2), new: 3 }),
+        (87, Write { dir: Cwd, path: 0, flags: None }),
+        (263, Write { dir: Arg(0), path: 1, flags: None }),
+        (84, Write { dir: Cwd, path: 0, flags: None }),
+        (83, Write { dir: Cwd, path: 0, flags: None }),
+        (258, Write { dir: Arg(0), path: 1, flags: None }),
+        (133, Write { dir: Cwd, path: 0, flags: None }),
+        (259, Write { dir: Arg(0), path: 1, flags: None }),
+        (88, Write { dir: Cwd, path: 1, flags: None }),
+        (266, Write { dir: Arg(1), path: 2, flags: None }),
+        (76, Write { dir: Cwd, path: 0, flags: None }),
+        (132, Write { dir: Cwd, path: 0, flags: None }),
+        (235, Write { dir: Cwd, path: 0, flags: None }),
+        (261, Write { dir: Arg(0), path: 1, flags: None }),
+        (280, Write { dir: Arg(0), path: 1, flags: Some(3) }),
+        (90, Write { dir: Cwd, path: 0, flags: None }),
+        (268, Write { dir: Arg(0), path: 1, flags: None }),
+        (452, Write { dir: Arg(0), path: 1, flags: Some(3) }),
+        (92, Write { dir: Cwd, path: 0, flags: None }),
+        (94, Write { dir: Cwd, path: 0, flags: None }),
+        (260, Write { dir: Arg(0), path: 1, flags: Some(4) }),
     ];
 }
 
 #[cfg(target_arch = "aarch64")]
+#[rustfmt::skip]
 mod arch {
     use super::*;
-    pub const AUDIT_ARCH: u32 = 0xc000_00b7;
     pub const EMPTY_PATH_OK: &[(u32, u8)] = &[(79, 3), (291, 2)];
     pub const CALLS: &[(u32, Call)] = &[
-        (
-            56,
-            Open {
-                dir: Arg(0),
-                path: 1,
-                flags: Flags::Arg(2),
-            },
-        ),
-        (
-            437,
-            Open {
-                dir: Arg(0),
-                path: 1,
-                flags: Flags::How(2),
-            },
-        ),
-        (
-            79,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-                follow: true,
-            },
-        ),
-        (
-            291,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(2),
-                follow: true,
-            },
-        ),
-        (
-            48,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            439,
-            Stat {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-                follow: true,
-            },
-        ),
-        (
-            8,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            9,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: false,
-            },
-        ),
-        (
-            11,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: true,
-            },
-        ),
-        (
-            12,
-            Stat {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-                follow: false,
-            },
-        ),
-        (
-            78,
-            Readlink {
-                dir: Arg(0),
-                path: 1,
-            },
-        ),
-        (
-            221,
-            Exec {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            281,
-            Exec {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(4),
-            },
-        ),
+        (56, Open { dir: Arg(0), path: 1, flags: Flags::Arg(2) }),
+        (437, Open { dir: Arg(0), path: 1, flags: Flags::How(2) }),
+        (79, Stat { dir: Arg(0), path: 1, flags: Some(3), follow: true }),
+        (291, Stat { dir: Arg(0), path: 1, flags: Some(2), follow: true }),
+        (48, Stat { dir: Arg(0), path: 1, flags: None, follow: true }),
+        (439, Stat { dir: Arg(0), path: 1, flags: Some(3), follow: true }),
+        (8, Stat { dir: Cwd, path: 0, flags: None, follow: true }),
+        (9, Stat { dir: Cwd, path: 0, flags: None, follow: false }),
+        (11, Stat { dir: Cwd, path: 0, flags: None, follow: true }),
+        (12, Stat { dir: Cwd, path: 0, flags: None, follow: false }),
+        (78, Readlink { dir: Arg(0), path: 1 }),
+        (221, Exec { dir: Cwd, path: 0, flags: None }),
+        (281, Exec { dir: Arg(0), path: 1, flags: Some(4) }),
         (61, List),
         (49, Chdir { path: 0 }),
-        (
-            38,
-            Rename {
-                odir: Arg(0),
-                old: 1,
-                ndir: Arg(2),
-                new: 3,
-            },
-        ),
-        (
-            276,
-            Rename {
-                odir: Arg(0),
-                old: 1,
-                ndir: Arg(2),
-                new: 3,
-            },
-        ),
-        (
-            37,
-            Link {
-                odir: Arg(0),
-                old: 1,
-                ndir: Arg(2),
-                new: 3,
-            },
-        ),
-        (
-            35,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            34,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            33,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            36,
-            Write {
-                dir: Arg(1),
-                path: 2,
-                flags: None,
-            },
-        ),
-        (
-            45,
-            Write {
-                dir: Cwd,
-                path: 0,
-                flags: None,
-            },
-        ),
-        (
-            88,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-            },
-        ),
-        (
-            53,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: None,
-            },
-        ),
-        (
-            452,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(3),
-            },
-        ),
-        (
-            54,
-            Write {
-                dir: Arg(0),
-                path: 1,
-                flags: Some(4),
-            },
-        ),
+        (38, Rename { odir: Arg(0), old: 1, ndir: Arg(2), new: 3 }),
+        (276, Rename { odir: Arg(0), old: 1, ndir: Arg(2), new: 3 }),
+        (37, Link { odir: Arg(0), old: 1, ndir: Arg(2), new: 3 }),
+        (35, Write { dir: Arg(0), path: 1, flags: None }),
+        (34, Write { dir: Arg(0), path: 1, flags: None }),
+        (33, Write { dir: Arg(0), path: 1, flags: None }),
+        (36, Write { dir: Arg(1), path: 2, flags: None }),
+        (45, Write { dir: Cwd, path: 0, flags: None }),
+        (88, Write { dir: Arg(0), path: 1, flags: Some(3) }),
+        (53, Write { dir: Arg(0), path: 1, flags: None }),
+        (452, Write { dir: Arg(0), path: 1, flags: Some(3) }),
+        (54, Write { dir: Arg(0), path: 1, flags: Some(4) }),
     ];
 }
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("cairn-trace knows the system calls of x86_64 and aarch64 Linux only");
 
 /// The traced call with this number, if it is one.
 pub fn lookup(nr: u64) -> Option<Call> {
@@ -712,14 +216,17 @@ enum To {
     Trace,
 }
 
-/// The filter: a foreign architecture (a 32-bit program) is allowed
-/// untraced, as are x32 calls, whose numbers match none of the table's.
+/// The filter. Every call made with another ABI (a 32-bit program, x32)
+/// stops: the supervisor does not decode them, but must know they happened.
 fn program() -> Vec<SockFilter> {
     let mut ops: Vec<(u16, To, To, u32)> = vec![
         (LD_W_ABS, To::Next, To::Next, 4),
-        (JEQ_K, To::Next, To::Allow, arch::AUDIT_ARCH),
+        (JEQ_K, To::Next, To::Trace, AUDIT_ARCH),
         (LD_W_ABS, To::Next, To::Next, 0),
     ];
+    if cfg!(target_arch = "x86_64") {
+        ops.push((JSET_K, To::Trace, To::Next, 0x4000_0000));
+    }
     for &(nr, flags) in arch::EMPTY_PATH_OK {
         // struct seccomp_data: nr, arch, instruction_pointer, args[6];
         // the low word of a little-endian argument.

@@ -10,10 +10,12 @@
 //! stderr and environment. A seccomp-BPF filter makes only the file-system
 //! system calls stop for ptrace (see `calls`); every fork, vfork, clone and
 //! exec is followed. When the program exits, whatever it left running is
-//! killed, FILE is written (format in `record`), and the supervisor exits
+//! killed, FILE is written (format in `record`; it appears whole, by
+//! rename, or not at all), and the supervisor exits
 //! with the program's status, or 128+N if signal N killed it. SIGINT,
-//! SIGTERM and SIGHUP are passed on to the program. If ptrace or seccomp is
-//! refused, the program runs untraced and FILE says why. The supervisor's
+//! SIGTERM and SIGHUP are passed on to the program. If ptrace, seccomp or
+//! `/proc` is unavailable, the program runs untraced and FILE says why; so it
+//! does if a program makes calls of another ABI, which are not decoded. The supervisor's
 //! own errors exit 125, a program that cannot be run 126 or 127.
 //!
 //! It is built on its own, statically, by cairn's build script, and uses
@@ -104,10 +106,13 @@ fn main() {
         cwd.as_os_str().as_bytes(),
         canonical.as_os_str().as_bytes(),
     );
-    // Opened first, so that a FILE that cannot be written stops the run
-    // before the program does anything.
-    let mut out = std::fs::File::create(&args.out)
-        .unwrap_or_else(|e| fail(format!("{}: {e}", args.out.to_string_lossy())));
+    // FILE appears complete or not at all: it is written as FILE.partial
+    // and renamed. That is opened first, so that a FILE that cannot be
+    // written stops the run before the program does anything.
+    let mut partial = args.out.clone();
+    partial.push(".partial");
+    let mut out = std::fs::File::create(&partial)
+        .unwrap_or_else(|e| fail(format!("{}: {e}", partial.to_string_lossy())));
 
     let mut fds = [0 as c_int; 2];
     // SAFETY: pipe2 writes two descriptors into `fds`.
@@ -140,7 +145,11 @@ fn main() {
     } else {
         supervise::untraced(pid, &mut report)
     };
-    if let Err(e) = outcome.events.write(&mut out, report.untraced.as_deref()) {
+    let written = outcome
+        .events
+        .write(&mut out, report.untraced.as_deref())
+        .and_then(|()| std::fs::rename(&partial, &args.out));
+    if let Err(e) = written {
         eprintln!("cairn-trace: writing {}: {e}", args.out.to_string_lossy());
     }
     if let Some(e) = report.exec_error {
@@ -171,6 +180,27 @@ fn child(report: c_int, argv: &[CString]) -> ! {
             signal(sig, SIG_DFL);
         }
     }
+    // Relative paths are resolved through /proc: without it a trace would
+    // miss them, and a trace that misses something must not be written.
+    if std::fs::read_link("/proc/self/cwd").is_err() {
+        say(b"U/proc is not mounted, so paths cannot be resolved\n");
+    } else {
+        trace_me(&say);
+    }
+    let mut ptrs: Vec<*const std::ffi::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: `ptrs` is a NULL-terminated array of C strings.
+    unsafe {
+        execvp(ptrs[0], ptrs.as_ptr());
+    }
+    let e = errno();
+    say(format!("E{e}\n").as_bytes());
+    // SAFETY: leaves without running the parent's atexit handlers.
+    unsafe { _exit(if e == ENOENT as i32 { 127 } else { 126 }) }
+}
+
+/// Asks to be traced, waits for the supervisor, installs the filter.
+fn trace_me(say: &dyn Fn(&[u8])) {
     // SAFETY: PTRACE_TRACEME takes no pointers.
     let traced = unsafe {
         ptrace(
@@ -193,14 +223,4 @@ fn child(report: c_int, argv: &[CString]) -> ! {
         let e = std::io::Error::last_os_error();
         say(format!("UPTRACE_TRACEME: {e}\n").as_bytes());
     }
-    let mut ptrs: Vec<*const std::ffi::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    // SAFETY: `ptrs` is a NULL-terminated array of C strings.
-    unsafe {
-        execvp(ptrs[0], ptrs.as_ptr());
-    }
-    let e = errno();
-    say(format!("E{e}\n").as_bytes());
-    // SAFETY: leaves without running the parent's atexit handlers.
-    unsafe { _exit(if e == ENOENT as i32 { 127 } else { 126 }) }
 }

@@ -38,12 +38,15 @@ impl Memory {
         self.string_peek(pid, addr, out)
     }
 
-    /// Reads page by page, so that a string ending just before an unmapped
-    /// page is still read whole.
+    /// Reads a short piece first (most paths are short), then page by page,
+    /// never across a page boundary: a string that ends just before an
+    /// unmapped page is still read whole.
     fn string_vm(&self, pid: c_int, mut addr: u64, out: &mut Vec<u8>) -> Result<bool, i32> {
         let mut buf = [0u8; PAGE as usize];
+        let mut most = 256;
         while out.len() < PATH_MAX {
-            let len = (PAGE - addr % PAGE) as usize;
+            let len = ((PAGE - addr % PAGE) as usize).min(most);
+            most = PAGE as usize;
             let local = IoVec {
                 base: buf.as_mut_ptr() as *mut c_void,
                 len,
@@ -201,8 +204,8 @@ impl Writer<'_> {
 
 /// `path` resolved against the absolute `base` (unless it is absolute), with
 /// `.`, `..` and repeated slashes removed, into `out`. `..` is taken
-/// lexically, as a shell's `cd` does; a path that goes up through a symlink
-/// is the one case where that differs from the kernel.
+/// lexically, as a shell's `cd` does; the caller resolves a path that has
+/// one on the disk, since after a symlink the kernel's `..` differs.
 pub fn join(base: &[u8], path: &[u8], out: &mut Vec<u8>) {
     out.clear();
     if path.first() != Some(&b'/') {
@@ -262,5 +265,42 @@ impl Root {
                 _ => None,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(base: &str, path: &str) -> String {
+        let mut out = Vec::new();
+        join(base.as_bytes(), path.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn join_normalises_lexically() {
+        assert_eq!(joined("/w", "a/./b//c/"), "/w/a/b/c");
+        assert_eq!(joined("/w/sub", "../x"), "/w/x");
+        assert_eq!(joined("/w", "/abs/../y"), "/y");
+        assert_eq!(joined("/", "../../.."), "/");
+        assert_eq!(joined("/w", ""), "/w");
+    }
+
+    #[test]
+    fn relative_is_under_the_root_only() {
+        let root = Root::new(b"ws", b"/tmp", b"/real/ws");
+        let rel = |p: &str| {
+            root.relative(p.as_bytes())
+                .map(|r| String::from_utf8(r.to_vec()).unwrap())
+        };
+        assert_eq!(rel("/real/ws/a/b").as_deref(), Some("a/b"));
+        assert_eq!(rel("/tmp/ws/a").as_deref(), Some("a"));
+        assert_eq!(rel("/real/ws").as_deref(), Some(""));
+        assert_eq!(rel("/real/wsx/a"), None);
+        assert_eq!(rel("/real"), None);
+        let everything = Root::new(b"/", b"/", b"/");
+        assert_eq!(everything.relative(b"/etc/x"), Some(&b"etc/x"[..]));
+        assert_eq!(everything.relative(b"/"), Some(&b""[..]));
     }
 }

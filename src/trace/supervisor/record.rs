@@ -71,8 +71,11 @@ impl Events {
                 out.write_all(&line)?;
             }
         }
-        for line in &self.order {
-            out.write_all(line)?;
+        // Events of a partial trace would pass for all there was to see.
+        if untraced.is_none() {
+            for line in &self.order {
+                out.write_all(line)?;
+            }
         }
         out.flush()
     }
@@ -97,5 +100,28 @@ fn escape(bytes: &[u8], out: &mut Vec<u8>) {
                 HEX[usize::from(b & 15)],
             ]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_escaped_and_kept_once_in_order() {
+        let mut e = Events::new();
+        e.add(Op::Read, true, b"b\tc\nd\\e");
+        e.add(Op::Stat, false, b"\xffz");
+        e.add(Op::Read, true, b"b\tc\nd\\e");
+        e.add(Op::List, true, b"");
+        let mut out = Vec::new();
+        e.write(&mut out, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "cairn-trace 1\nread\t1\tb\\tc\\nd\\\\e\nstat\t0\t\\xffz\nlist\t1\t\n"
+        );
+        let mut out = Vec::new();
+        e.write(&mut out, Some("no\tptrace")).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "untraced\tno\\tptrace\n");
     }
 }

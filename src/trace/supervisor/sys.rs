@@ -3,6 +3,7 @@
 //! `extern "C"` declarations; no crate stands between it and the kernel.
 
 use std::ffi::{c_char, c_int, c_long, c_ulong, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 unsafe extern "C" {
     pub fn fork() -> c_int;
@@ -48,13 +49,13 @@ pub const SIG_DFL: usize = 0;
 
 pub const ENOENT: i64 = 2;
 pub const EINTR: i32 = 4;
+pub const EIO: i32 = 5;
 pub const ENOTDIR: i64 = 20;
 /// The kernel's "restart this system call" results, never seen by a program.
 pub const ERESTART_FIRST: i64 = 512;
 pub const ERESTART_LAST: i64 = 516;
 
 pub const O_WRONLY: u64 = 0o1;
-pub const O_RDWR: u64 = 0o2;
 pub const O_ACCMODE: u64 = 0o3;
 pub const O_CREAT: u64 = 0o100;
 pub const O_TRUNC: u64 = 0o1000;
@@ -107,16 +108,85 @@ pub fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+/// The seccomp architecture of the supervisor's own system calls.
+#[cfg(target_arch = "x86_64")]
+pub const AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+pub const AUDIT_ARCH: u32 = 0xc000_00b7;
+
+const PTRACE_GET_SYSCALL_INFO: c_int = 0x420e;
+const SYSCALL_INFO_ENTRY: u8 = 1;
+const SYSCALL_INFO_EXIT: u8 = 2;
+const SYSCALL_INFO_SECCOMP: u8 = 3;
+
 /// A system call's number, arguments and (at its exit) result.
 pub struct Regs {
     pub nr: u64,
     pub args: [u64; 6],
     pub ret: i64,
+    /// Made with another ABI (a 32-bit program, `int 0x80`, x32): the
+    /// number and arguments mean something else.
+    pub foreign: bool,
 }
 
-/// Reads a stopped tracee's registers; `None` if it is gone.
-#[cfg(target_arch = "x86_64")]
+/// Kernels before 5.3 lack PTRACE_GET_SYSCALL_INFO.
+static NO_SYSCALL_INFO: AtomicBool = AtomicBool::new(false);
+
+/// Reads a stopped tracee's system call; `None` if it is gone.
 pub fn regs(pid: c_int) -> Option<Regs> {
+    if !NO_SYSCALL_INFO.load(Ordering::Relaxed) {
+        // struct ptrace_syscall_info: op, pad, arch, ip, sp, then the
+        // number and arguments (entry, seccomp) or the result (exit).
+        let mut info = [0u64; 11];
+        // SAFETY: the kernel writes at most `size_of_val(&info)` bytes.
+        let n = unsafe {
+            ptrace(
+                PTRACE_GET_SYSCALL_INFO,
+                pid,
+                std::mem::size_of_val(&info) as *mut c_void,
+                info.as_mut_ptr() as *mut c_void,
+            )
+        };
+        if n > 0 {
+            let op = info[0] as u8;
+            let arch = (info[0] >> 32) as u32;
+            let mut regs = Regs {
+                nr: 0,
+                args: [0; 6],
+                ret: 0,
+                foreign: arch != AUDIT_ARCH,
+            };
+            match op {
+                SYSCALL_INFO_ENTRY | SYSCALL_INFO_SECCOMP => {
+                    regs.nr = info[3];
+                    regs.args.copy_from_slice(&info[4..10]);
+                }
+                SYSCALL_INFO_EXIT => regs.ret = info[3] as i64,
+                _ => return None,
+            }
+            regs.foreign |= x32(regs.nr);
+            return Some(regs);
+        }
+        if errno() != EIO {
+            return None;
+        }
+        NO_SYSCALL_INFO.store(true, Ordering::Relaxed);
+    }
+    legacy_regs(pid)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn x32(nr: u64) -> bool {
+    nr & 0x4000_0000 != 0
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x32(_: u64) -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn legacy_regs(pid: c_int) -> Option<Regs> {
     // struct user_regs_struct: 27 words.
     let mut r = [0u64; 27];
     // SAFETY: the kernel writes exactly one user_regs_struct into `r`.
@@ -133,12 +203,13 @@ pub fn regs(pid: c_int) -> Option<Regs> {
         nr: r[15],
         args: [r[14], r[13], r[12], r[7], r[9], r[8]],
         ret: r[10] as i64,
+        // A 32-bit code segment (`int 0x80` from 64-bit code goes unseen).
+        foreign: r[17] == 0x23 || x32(r[15]),
     })
 }
 
-/// Reads a stopped tracee's registers; `None` if it is gone.
 #[cfg(target_arch = "aarch64")]
-pub fn regs(pid: c_int) -> Option<Regs> {
+fn legacy_regs(pid: c_int) -> Option<Regs> {
     // struct user_pt_regs: x0..x30, sp, pc, pstate.
     let mut r = [0u64; 34];
     let mut iov = IoVec {
@@ -156,11 +227,12 @@ pub fn regs(pid: c_int) -> Option<Regs> {
         )
     };
     // x8 holds the number at entry; x0 is the first argument at entry and
-    // the result at exit.
+    // the result at exit. An AArch32 task has the mode bit in pstate.
     (rc == 0).then(|| Regs {
         nr: r[8],
         args: [r[0], r[1], r[2], r[3], r[4], r[5]],
         ret: r[0] as i64,
+        foreign: r[33] & 0x10 != 0,
     })
 }
 

@@ -14,7 +14,10 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use rayon::prelude::*;
 use tempfile::{NamedTempFile, TempPath};
 
-use super::{ARCHIVE_FORMAT, EntryName, INDEX, ImportOptions, ImportStats, Index, IndexEntry};
+use super::{
+    ARCHIVE_FORMAT, Accept, EntryName, INDEX, ImportOptions, ImportStats, Index, IndexEntry,
+    RefusedRealisation,
+};
 use crate::digest::{Digest, Kind};
 use crate::durable;
 use crate::error::{Error, IoContext, Result};
@@ -73,6 +76,18 @@ impl Store {
     /// entries not in the index or bigger than the limits, truncated streams
     /// and hash mismatches; on any refusal nothing outside `tmp/` has changed.
     pub fn import_with(&self, input: impl Read, opts: &ImportOptions) -> Result<ImportStats> {
+        self.import_accepting(input, opts, &|_| Ok(()))
+    }
+
+    /// Like [`Store::import_with`], letting in only the realisations that
+    /// `accept` accepts (the others are counted in `refused`); everything
+    /// else, objects and derivations included, is imported as usual.
+    pub fn import_accepting(
+        &self,
+        input: impl Read,
+        opts: &ImportOptions,
+        accept: Accept,
+    ) -> Result<ImportStats> {
         let _shared = self.shared();
         let tmp = self.tmp_dir();
         let staging = tempfile::Builder::new()
@@ -100,7 +115,7 @@ impl Store {
             }
         })?;
         drain_end(archive.into_inner())?;
-        self.commit_import(received, staged, staging.path())
+        self.commit_import(received, staged, staging.path(), accept)
     }
 
     fn read_archive<R: Read>(
@@ -212,11 +227,23 @@ impl Store {
     /// realisations into place, in that order.
     fn commit_import(
         &self,
-        received: Received,
+        mut received: Received,
         staged: Vec<Staged>,
         staging: &Path,
+        accept: Accept,
     ) -> Result<ImportStats> {
         let mut stats = ImportStats::default();
+        received.realisations.retain(|key, (r, _)| match accept(r) {
+            Ok(()) => true,
+            Err(reason) => {
+                stats.refused.push(RefusedRealisation {
+                    key: *key,
+                    derivation: r.derivation,
+                    reason,
+                });
+                false
+            }
+        });
         for (id, (r, _)) in &received.realisations {
             let shown = EntryName::Realisation(*id).path();
             let drv_known = received.derivations.contains_key(&r.derivation)

@@ -127,8 +127,22 @@ impl Default for ImportOptions {
 }
 
 /// What an import added.
+/// Decides whether a realisation from an archive may enter the store:
+/// `Err(reason)` leaves it out (its objects and derivation still enter).
+pub type Accept<'a> = &'a dyn Fn(&crate::record::Realisation) -> Result<(), String>;
+
+/// A realisation an import left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedRealisation {
+    pub key: Digest,
+    pub derivation: Digest,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImportStats {
+    /// Realisations the caller's `accept` refused.
+    pub refused: Vec<RefusedRealisation>,
     pub derivations_added: u64,
     pub realisations_added: u64,
     /// Realisations already recorded here, which were kept as they were.

@@ -107,6 +107,7 @@ pub fn realisation(drv: Digest, outputs: OutputManifest) -> Realisation {
         commit: None,
         dirty: false,
         cairn_version: "0.1.0".into(),
+        signatures: Vec::new(),
     }
 }
 
