@@ -23,12 +23,14 @@ use crate::config::Config;
 pub enum CacheCommand {
     /// Whether REL exists on the remote
     RemoteHead {
+        /// A path under the remote's base URL
         rel: String,
         #[command(flatten)]
         remote: RemoteArgs,
     },
     /// The content of REL on the remote (its length and BLAKE3 object digest)
     RemoteGet {
+        /// A path under the remote's base URL
         rel: String,
         /// Refuse bodies longer than this
         #[arg(long, value_name = "BYTES")]
@@ -38,32 +40,43 @@ pub enum CacheCommand {
     },
     /// PUT FILE's content as REL
     RemotePut {
+        /// A path under the remote's base URL
         rel: String,
+        /// The file whose content to send
         file: PathBuf,
         #[command(flatten)]
         remote: RemoteArgs,
     },
     /// Copy files into the store; prints their digests
-    Ingest { files: Vec<PathBuf> },
+    Ingest {
+        /// The files to copy
+        files: Vec<PathBuf>,
+    },
     /// Send objects to the remote's cas/
     Upload {
+        /// The objects' digests (hex)
         digests: Vec<String>,
         #[command(flatten)]
         remote: RemoteArgs,
     },
     /// Fetch objects (HEX or HEX:SIZE) from the remote's cas/ into the store
     Download {
+        /// The objects, as HEX or HEX:SIZE
         objects: Vec<String>,
         #[command(flatten)]
         remote: RemoteArgs,
     },
     /// Sign standard input with KEY (default: [remote] sign-with)
     Sign {
+        /// The secret key file
         #[arg(long)]
         key: Option<PathBuf>,
     },
     /// Which trusted key, if any, signed standard input
-    Verify { signatures: Vec<String> },
+    Verify {
+        /// The signatures (NAME:BASE64)
+        signatures: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -193,7 +193,14 @@ pub fn run(opts: &RunOptions, sink: &dyn EventSink) -> Result<RunReport> {
         );
         sink.event(&Event::RoundEnded);
         state = std::mem::take(&mut session.state);
-        let reconciled = reconcile::reconcile(&session, &plan, &round_results, &mut state, sink);
+        let reconciled = reconcile::reconcile(
+            &session,
+            &plan,
+            &round_results,
+            &mut state,
+            sink,
+            cancelled.load(Ordering::SeqCst),
+        );
         merge_rounds(&mut results, round_results);
         let reconciled = match reconciled {
             Ok(r) => r,

@@ -109,6 +109,7 @@ pub fn reconcile(
     results: &BTreeMap<String, ActionOutcome>,
     state: &mut ProjectState,
     sink: &dyn EventSink,
+    cancelled: bool,
 ) -> Result<Reconciled> {
     let mut hashed = 0;
     let mut damaged = Vec::new();
@@ -278,7 +279,7 @@ pub fn reconcile(
     for a in &plan.order {
         let Some(o) = results.get(a) else { continue };
         write_log(session, a, o, state)?;
-        record_failure(a, o, state);
+        record_failure(a, o, state, cancelled);
         if let (Some(r), Some(key)) = (&o.realisation, o.key) {
             let unchanged = state
                 .actions
@@ -302,8 +303,16 @@ pub fn reconcile(
 
 /// Remembers `a`'s failure (for `cairn status`), or forgets it once `a` has
 /// outputs again. Only the latest failed workspace of an action is kept.
-fn record_failure(a: &str, o: &ActionOutcome, state: &mut ProjectState) {
+/// An action stopped because the run was cancelled did not fail: nothing is
+/// recorded for it (and its workspace is not kept).
+fn record_failure(a: &str, o: &ActionOutcome, state: &mut ProjectState, cancelled: bool) {
     let workspace = o.failure.as_ref().and_then(|f| f.workspace.clone());
+    if cancelled && o.status == Status::Failed {
+        if let Some(ws) = workspace {
+            let _ = std::fs::remove_dir_all(ws.parent().unwrap_or(&ws));
+        }
+        return;
+    }
     let obsolete = match o.status {
         Status::Failed => state.failures.insert(
             a.to_string(),

@@ -197,7 +197,7 @@ fn a_remote_cache_on_nginx_serves_a_fresh_clone() {
     // Without the token the server refuses: a warning, and a local run.
     let r = run(&s, h.path(), &[]);
     assert_eq!(r.with_status("ran").len(), 4, "{r:?}");
-    assert!(r.stderr.contains("401"), "{r:?}");
+    assert!(r.notes().contains("401"), "{r:?}");
     assert!(
         !server.cache_root().join("ac").exists(),
         "nothing was accepted"
@@ -227,7 +227,7 @@ fn a_remote_cache_on_nginx_serves_a_fresh_clone() {
     // Another machine pulls what it needs and runs nothing.
     let c = fresh_clone(&s);
     let r = run(&c, h.path(), &[("CAIRN_TEST_TOKEN", "s3cret")]);
-    assert!(!r.stderr.contains("warning: the remote"), "{r:?}");
+    assert!(!r.notes().contains("warning: the remote"), "{r:?}");
     assert!(
         r.with_status("ran").len() == 4,
         "unsigned: not trusted, so built here: {r:?}"
@@ -260,7 +260,7 @@ fn a_remote_cache_on_nginx_serves_a_fresh_clone() {
         names(&["analyse", "prepare"]),
         "{r:?}"
     );
-    assert!(r.stderr.contains("could not give intact"), "{r:?}");
+    assert!(r.notes().contains("could not give intact"), "{r:?}");
     assert_eq!(c.read("output/table.csv"), "total\n60\n");
     let v = cairn(&c, h.path(), &["store", "verify"], &[]);
     assert_eq!(v.code, 0, "the store stays sound: {v:?}");
@@ -276,7 +276,7 @@ fn a_server_that_is_down_is_a_warning_and_a_local_run() {
     let r = run(&s, h.path(), &[("CAIRN_REMOTE", &url)]);
     assert_eq!(r.with_status("ran").len(), 4, "{r:?}");
     assert!(
-        r.stderr.contains("warning: the remote cache failed"),
+        r.notes().contains("warning: the remote cache failed"),
         "{r:?}"
     );
     let v = cairn(&s, h.path(), &["store", "verify"], &[]);
@@ -332,7 +332,7 @@ fn a_slow_refusing_or_lying_server_is_a_warning_and_a_local_run() {
         assert_eq!(r.with_status("ran").len(), 4, "{what}: {r:?}");
         if what != "a lie" {
             assert!(
-                r.stderr.contains("warning: the remote cache failed"),
+                r.notes().contains("warning: the remote cache failed"),
                 "{what}: {r:?}"
             );
         }

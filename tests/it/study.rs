@@ -42,6 +42,16 @@ impl Ran {
             .collect()
     }
 
+    /// The messages of the `note` events (`--format json`), one a line.
+    pub fn notes(&self) -> String {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == "note")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Actions with the given status, sorted.
     pub fn with_status(&self, status: &str) -> Vec<String> {
         self.statuses()
