@@ -62,8 +62,10 @@ impl Store {
             // The kernel copies while another thread hashes the object: both
             // read the same cached pages, and the copy is kept only if the
             // object is what its name says.
+            // The hashing thread uses no rayon: this one may be a rayon
+            // worker (restores run in parallel), and it blocks on the join.
             std::thread::scope(|s| -> Result<Digest> {
-                let hashing = s.spawn(|| object::hash_path(&src_path, len));
+                let hashing = s.spawn(|| object::hash_path_here(&src_path));
                 tmp.as_file().set_len(0).at(tmp.path())?;
                 io::copy(&mut src, tmp.as_file_mut()).at(tmp.path())?;
                 hashing.join().expect("hashing thread panicked")

@@ -146,6 +146,15 @@ pub(crate) fn hash_path(path: &Path, size: u64) -> Result<Digest> {
     Ok(hasher.finalize().into())
 }
 
+/// The object digest of the file at `path`, on this thread alone: for a
+/// thread that must not wait on rayon's pool (its caller may be a pool
+/// thread blocked on it).
+pub(crate) fn hash_path_here(path: &Path) -> Result<Digest> {
+    let mut hasher = Kind::Object.hasher();
+    hasher.update_mmap(path).at(path)?;
+    Ok(hasher.finalize().into())
+}
+
 /// Makes staged content visible under its digest. Returns whether it was
 /// new. The caller has made the staged data durable first.
 pub(crate) fn commit(layout: &Layout, staged: Staged) -> Result<bool> {

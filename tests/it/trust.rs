@@ -343,3 +343,43 @@ fn outputs_of_an_action_removed_from_project_yaml_are_removed() {
     assert!(back.with_status("ran").is_empty(), "{back:?}");
     assert_eq!(s.read("output/description.txt"), "three rows\n");
 }
+
+#[test]
+fn large_outputs_are_restored_in_parallel_and_verified() {
+    // Several outputs over the size at which the kernel copies them while
+    // another thread hashes the object: restored at once, from rayon's pool.
+    let s = Study::new();
+    s.write(
+        "project.yaml",
+        "version: \"4.0\"\nactions:\n  big:\n    run: python:v2 analysis/big.py\n    outputs:\n      highly_sensitive:\n        data: output/*.bin\n",
+    );
+    s.write(
+        "analysis/big.py",
+        "import os\nos.makedirs('output', exist_ok=True)\nfor i in range(4):\n    open(f'output/{i}.bin', 'wb').write(bytes([i]) * (5 << 20))\n",
+    );
+    s.commit("big outputs");
+    assert_eq!(s.run(&["run_all"]).code, 0);
+    std::fs::remove_dir_all(s.file("output")).unwrap();
+    // A restore that hangs fails the test instead of hanging it.
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_cairn"))
+        .args(["run", "run_all", "--format", "json", "--project-dir"])
+        .arg(s.path())
+        .env("CAIRN_STORE", s.store.path())
+        .output()
+        .unwrap();
+    let r = crate::study::ran(out);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.with_status("ran").is_empty(), "{r:?}");
+    for i in 0..4u8 {
+        let data = std::fs::read(s.file(&format!("output/{i}.bin"))).unwrap();
+        assert!(data.len() == 5 << 20 && data.iter().all(|b| *b == i));
+    }
+    // And a corrupt large object is caught on the way out.
+    corrupt(&object_with(s.store.path(), &[2u8; 5 << 20]));
+    std::fs::remove_file(s.file("output/2.bin")).unwrap();
+    let r = s.run(&["run_all"]);
+    assert_eq!(r.with_status("ran"), names(&["big"]), "{r:?}");
+    assert!(notes(&r).contains("output/2.bin"), "{r:?}");
+}
