@@ -101,6 +101,7 @@ pub fn execute(
     // Withheld actions being rebuilt, and the stale actions waiting for them.
     let mut rebuild_waiters: HashMap<&str, Vec<&str>> = HashMap::new();
 
+    let held = held_outputs(session);
     std::thread::scope(|scope| {
         let mut running = 0usize;
         loop {
@@ -116,7 +117,8 @@ pub fn execute(
                         let mut o = ActionOutcome::new(Status::Cached, Some(id), msg);
                         o.key = Some(key);
                         o.manifest = Some(manifest);
-                        finished(sink, name, &o, &held_outputs(session, name));
+                        let none = Vec::new();
+                        finished(sink, name, &o, held.get(name).unwrap_or(&none));
                         results.insert(name.to_string(), o);
                         release(name, &dependants, &mut waiting, &mut ready, &position);
                         continue;
@@ -411,19 +413,18 @@ fn finished(sink: &dyn EventSink, name: &str, o: &ActionOutcome, held: &[OutputF
     });
 }
 
-/// The outputs of `name` that the project holds, from its state.
-fn held_outputs(session: &Session, name: &str) -> Vec<OutputFile> {
-    session
-        .state
-        .files
-        .iter()
-        .filter(|(_, f)| f.action == name)
-        .map(|(path, f)| OutputFile {
+/// The outputs the project holds, by action, from its state: gathered in one
+/// pass (a scan per action would cost actions × files on a no-op run).
+fn held_outputs(session: &Session) -> HashMap<&str, Vec<OutputFile>> {
+    let mut held: HashMap<&str, Vec<OutputFile>> = HashMap::new();
+    for (path, f) in &session.state.files {
+        held.entry(f.action.as_str()).or_default().push(OutputFile {
             path: path.clone(),
             size: f.size,
             level: f.level.clone(),
-        })
-        .collect()
+        });
+    }
+    held
 }
 
 /// Whether some highly_sensitive output of `r` has no content in the store
