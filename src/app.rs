@@ -214,8 +214,13 @@ fn cache_command(
         } => {
             let remote = sync::connect(&sharing)?;
             let mut current = sync::closure(&session, &targets(&actions))?;
-            sync::sign(&session, sharing.signer()?.as_ref(), &mut current)?;
-            let p = sync::push_realisations(&session, &remote, &current, include_highly_sensitive)?;
+            let p = sync::push_realisations(
+                &session,
+                &remote,
+                &sharing,
+                &mut current,
+                include_highly_sensitive,
+            )?;
             println!(
                 "pushed {} realisation(s) and {} object(s) ({}) to {}; {} object(s) already there; {} object(s) ({}) withheld (highly_sensitive)",
                 p.realisations,

@@ -239,14 +239,18 @@ pub struct Pushed {
     pub withheld_bytes: u64,
 }
 
-/// Pushes realisations: objects first, then `ac/<key>`, then the path set
-/// merged into `paths/<derivation>`.
+/// Pushes realisations, signed first by `[remote] sign-with` when it is
+/// set: objects first, then `ac/<key>`, then the path set merged into
+/// `paths/<derivation>`.
 pub fn push_realisations(
     session: &Session,
     remote: &Remote,
-    current: &[Current],
+    sharing: &Sharing,
+    current: &mut [Current],
     include_highly_sensitive: bool,
 ) -> Result<Pushed> {
+    sign(session, sharing.signer()?.as_ref(), current)?;
+    let current: &[Current] = current;
     let mut pushed = Pushed::default();
     let mut objects = Vec::new();
     for c in current {
@@ -550,17 +554,14 @@ impl RunRemote {
         let Some((remote, sharing)) = self.get(session, sink) else {
             return;
         };
-        let result = (|| -> Result<Pushed> {
-            let mut current: Vec<Current> = built
-                .into_iter()
-                .map(|r| Current {
-                    key: r.key(),
-                    realisation: r,
-                })
-                .collect();
-            sign(session, sharing.signer()?.as_ref(), &mut current)?;
-            push_realisations(session, remote, &current, false)
-        })();
+        let mut current: Vec<Current> = built
+            .into_iter()
+            .map(|r| Current {
+                key: r.key(),
+                realisation: r,
+            })
+            .collect();
+        let result = push_realisations(session, remote, sharing, &mut current, false);
         match result {
             Ok(p) => sink.note(&format!(
                 "pushed {} realisation(s) and {} object(s) ({}) to the remote cache; {} object(s) withheld (highly_sensitive)",

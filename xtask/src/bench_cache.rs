@@ -5,12 +5,18 @@
 //! no-op `cairn run` with `[remote] url` set against the one without.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
-use crate::bench_run::{Shape, generate, run_ok, time};
+// The same nginx the sharing tests start: WebDAV PUT on a free loopback
+// port, its files in a temp directory, stopped by pid when dropped.
+#[path = "../../tests/it/nginx.rs"]
+#[allow(dead_code)]
+mod nginx;
+
+use crate::bench_run::{Shape, generate, git_init, run_ok, time};
 use crate::{median, release_binary, report_row};
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -103,7 +109,7 @@ pub fn run(args: &[String]) -> Result<()> {
     })?;
 
     // 2. A remote cache on nginx, against curl on the same files.
-    let nginx = Nginx::start(&work.join("nginx"))?;
+    let nginx = nginx::Nginx::start(None);
     let url = nginx.url();
     sync()?;
     let push = time(|| {
@@ -125,7 +131,7 @@ pub fn run(args: &[String]) -> Result<()> {
     sync()?;
     let curl_put = time(|| {
         run_ok(Command::new("sh").arg("-c").arg(format!(
-            "cd {} && xargs -P 8 -I F curl -sf -T F {}curl/F < {}",
+            "cd {} && xargs -P 8 -I F curl -sf -T F {}/curl/F < {}",
             project.join("output").display(),
             url,
             list.display()
@@ -152,7 +158,7 @@ pub fn run(args: &[String]) -> Result<()> {
     sync()?;
     let curl_get = time(|| {
         run_ok(Command::new("sh").arg("-c").arg(format!(
-            "cd {} && xargs -P 8 -I F sh -c 'mkdir -p $(dirname F) && curl -sf -o F {}curl/F' < {}",
+            "cd {} && xargs -P 8 -I F sh -c 'mkdir -p $(dirname F) && curl -sf -o F {}/curl/F' < {}",
             fetched.display(),
             url,
             list.display()
@@ -175,7 +181,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let noop_local = noop(None)?;
     let noop_remote = noop(Some(&url))?;
-    let asked = nginx.requests_since_start()?;
+    let asked = nginx.access_log().lines().count();
     drop(nginx);
 
     let gb = (shape.actions * shape.files_per_action * shape.file_size) as f64 / 1e9;
@@ -224,96 +230,4 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
     }
     out.sort();
     Ok(out)
-}
-
-fn git_init(dir: &Path) -> Result<()> {
-    std::fs::write(dir.join(".gitignore"), "output/\nmetadata/\n.cairn/\n")?;
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=b",
-            "-c",
-            "user.email=b@localhost",
-            "commit",
-            "-q",
-            "-m",
-            "s",
-        ],
-    ] {
-        run_ok(Command::new("git").args(args).current_dir(dir))?;
-    }
-    Ok(())
-}
-
-/// nginx with WebDAV PUT on a free loopback port, stopped when dropped.
-struct Nginx {
-    dir: PathBuf,
-    port: u16,
-    child: Child,
-}
-
-impl Nginx {
-    fn start(dir: &Path) -> Result<Nginx> {
-        std::fs::create_dir_all(dir.join("root/cache"))?;
-        std::fs::create_dir_all(dir.join("temp"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("nginx.conf"),
-            format!(
-                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-                 events {{ worker_connections 256; }}\nhttp {{\n access_log {d}/access.log;\n client_body_temp_path {d}/temp/body;\n\
-                 proxy_temp_path {d}/temp/proxy;\n fastcgi_temp_path {d}/temp/fastcgi;\n uwsgi_temp_path {d}/temp/uwsgi;\n\
-                 scgi_temp_path {d}/temp/scgi;\n client_max_body_size 0;\n server {{\n  listen 127.0.0.1:{port};\n  root {d}/root;\n\
-                 location /cache/ {{ dav_methods PUT; create_full_put_path on; }}\n }}\n}}\n"
-            ),
-        )?;
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(dir)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting nginx (see .ci/install-deps)")?;
-        for _ in 0..500 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Nginx {
-                    dir: dir.to_path_buf(),
-                    port,
-                    child,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!(
-            "nginx did not start: {}",
-            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-        )
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/cache/", self.port)
-    }
-
-    fn requests_since_start(&self) -> Result<usize> {
-        Ok(std::fs::read_to_string(self.dir.join("access.log"))?
-            .lines()
-            .count())
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

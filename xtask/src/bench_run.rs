@@ -104,23 +104,7 @@ pub fn run(args: &[String]) -> Result<()> {
     //    ignored, as in a real study.
     let project = work.join("cairn");
     generate(&project, &shape)?;
-    std::fs::write(project.join(".gitignore"), "output/\nmetadata/\n.cairn/\n")?;
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@localhost",
-            "commit",
-            "-q",
-            "-m",
-            "study",
-        ],
-    ] {
-        run_ok(Command::new("git").args(args).current_dir(&project))?;
-    }
+    git_init(&project)?;
     let store = work.join("store");
     let run_in = |store: &Path, sandbox: bool, args: &[&str]| -> Result<()> {
         let mut cmd = Command::new(&cairn);
@@ -263,6 +247,29 @@ pub fn run(args: &[String]) -> Result<()> {
         noop.as_secs_f64() * 1000.0,
         dvc_noop.as_secs_f64() / noop.as_secs_f64()
     );
+    Ok(())
+}
+
+/// Makes `dir` a git repository with everything committed and the outputs
+/// ignored, as a real study is.
+pub fn git_init(dir: &Path) -> Result<()> {
+    std::fs::write(dir.join(".gitignore"), "output/\nmetadata/\n.cairn/\n")?;
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "-q",
+            "-m",
+            "study",
+        ],
+    ] {
+        run_ok(Command::new("git").args(args).current_dir(dir))?;
+    }
     Ok(())
 }
 

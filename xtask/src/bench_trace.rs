@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench_run::{Shape, generate, run_ok, time};
+use crate::bench_run::{Shape, generate, git_init, run_ok, time};
 use crate::{median, release_binary, report_row};
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -209,27 +209,6 @@ fn precision_study(
         "[executor]\nkind = \"local\"\n[images.sh]\ncommand = [\"sh\"]\n",
     )?;
     Ok(readers)
-}
-
-fn git_init(dir: &Path) -> Result<()> {
-    std::fs::write(dir.join(".gitignore"), "output/\nmetadata/\n.cairn/\n")?;
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@localhost",
-            "commit",
-            "-q",
-            "-m",
-            "study",
-        ],
-    ] {
-        run_ok(Command::new("git").args(args).current_dir(dir))?;
-    }
-    Ok(())
 }
 
 /// A Python with pandas, from PyPI, in a venv under target/bench.
